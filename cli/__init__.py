@@ -1,0 +1,1 @@
+"""The ``contraband`` command line."""

@@ -1,0 +1,199 @@
+"""``Classifier``: the whole product behind one line.
+
+    Classifier.load("default").predict(["Glock 19 + 2 mags"])
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model import registry
+from model.bundle import CARD_FILE, BundleError, finalise_bundle, verify_bundle
+from model.kinds import kind_class
+from model.labels import LabelSet
+from model.text import DEFAULT_MAX_DESCRIPTION_CHARS, listing_text
+from model.thresholds import ClassThresholds, decide, parse_thresholds
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One marketplace listing: a title and, where the source has one, a description."""
+
+    title: str
+    description: str | None = None
+    id: str | None = None
+
+    @classmethod
+    def coerce(cls, item: str | Listing | Mapping[str, Any]) -> Listing:
+        if isinstance(item, Listing):
+            return item
+        if isinstance(item, str):
+            return cls(item)
+        if isinstance(item, Mapping):
+            title = item.get("title")
+            if not isinstance(title, str):
+                raise ValueError(f"a listing needs a string 'title', got {type(title).__name__}")
+            description = item.get("description")
+            if description is not None and not isinstance(description, str):
+                raise ValueError("a listing's 'description' must be a string or null")
+            ident = item.get("id")
+            return cls(title, description, None if ident is None else str(ident))
+        raise TypeError(f"cannot read a listing from a {type(item).__name__}")
+
+
+@dataclass
+class Prediction:
+    label: str
+    scores: dict[str, float]
+    decision: str
+    reason: str
+    model_version: str
+    id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Classifier:
+    """A model kind plus everything needed to use it: labels, thresholds, text settings."""
+
+    def __init__(
+        self,
+        model: Any,
+        labels: LabelSet,
+        *,
+        thresholds: Mapping[str, ClassThresholds | Mapping[str, float]] | None = None,
+        config: Mapping[str, Any] | None = None,
+        path: Path | None = None,
+    ) -> None:
+        self.model = model
+        self.labels = labels
+        self.config: dict[str, Any] = dict(config or {})
+        self.config.setdefault("kind", getattr(model, "kind", "unknown"))
+        self.config.setdefault("version", _new_version(self.config["kind"]))
+        self.config.setdefault("max_description_chars", DEFAULT_MAX_DESCRIPTION_CHARS)
+        raw = {
+            k: (v.to_dict() if isinstance(v, ClassThresholds) else dict(v))
+            for k, v in (thresholds or self.config.get("thresholds") or {}).items()
+        }
+        self.thresholds = parse_thresholds(raw, labels)
+        self.path = path
+
+    # -- loading and saving ------------------------------------------------------------
+    @classmethod
+    def load(cls, name: str | os.PathLike | None = "default",
+             models_dir: str | os.PathLike | None = None) -> Classifier:
+        """Load a bundle by path, folder name, kind name or ``default``; checksums verified."""
+        path = registry.resolve(name, models_dir)
+        config = verify_bundle(path)
+        labels = LabelSet.from_config(config)
+        try:
+            model = kind_class(config["kind"]).load(path, config)
+        except BundleError:
+            raise
+        except Exception as exc:  # a verified file that still fails to load
+            raise BundleError(f"{path}: could not load the {config['kind']} model: {exc}") from exc
+        return cls(model, labels, config=config, path=path)
+
+    def save(self, directory: str | os.PathLike, *, card: str | None = None) -> Path:
+        """Write the bundle to ``directory`` atomically (a temp folder, then a rename)."""
+        directory = Path(directory)
+        if directory.exists():
+            raise FileExistsError(f"{directory} exists; bundles are never overwritten")
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
+        try:
+            self.model.save(tmp)
+            (tmp / CARD_FILE).write_text(card or self.default_card(), encoding="utf-8")
+            self.config = finalise_bundle(tmp, self.bundle_config())
+            os.replace(tmp, directory)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self.path = directory
+        return directory
+
+    def bundle_config(self) -> dict[str, Any]:
+        config = {k: v for k, v in self.config.items() if k not in ("files", "format_version")}
+        config.update(
+            kind=self.model.kind,
+            id2label={str(i): n for i, n in self.labels.id2label.items()},
+            label2id=self.labels.label2id,
+            negative_label=self.labels.negative,
+            thresholds={n: t.to_dict() for n, t in self.thresholds.items()},
+        )
+        if hasattr(self.model, "get_params"):
+            config.setdefault("params", self.model.get_params())
+        return config
+
+    def default_card(self) -> str:
+        return (
+            f"# contraband {self.model.kind} model {self.version}\n\n"
+            f"Classes: {', '.join(self.labels.names)}.\n"
+        )
+
+    # -- prediction --------------------------------------------------------------------
+    @property
+    def version(self) -> str:
+        return str(self.config["version"])
+
+    def prepare(self, listings: Iterable[str | Listing | Mapping[str, Any]]) -> list[str]:
+        limit = int(self.config["max_description_chars"])
+        items = [Listing.coerce(x) for x in listings]
+        return [listing_text(x.title, x.description, limit) for x in items]
+
+    def predict_proba_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Probabilities for already prepared texts (see :meth:`prepare`)."""
+        proba = np.asarray(self.model.predict_proba(list(texts)), dtype=np.float64)
+        if proba.shape != (len(texts), len(self.labels)):
+            raise BundleError(
+                f"model returned shape {proba.shape}, expected ({len(texts)}, {len(self.labels)})"
+            )
+        return proba
+
+    def predict_proba(self, listings: Iterable[str | Listing | Mapping[str, Any]]) -> np.ndarray:
+        """Calibrated probabilities, one column per class in ``labels.names`` order."""
+        return self.predict_proba_texts(self.prepare(listings))
+
+    def decide(self, proba: np.ndarray) -> tuple[list[str], list[str]]:
+        return decide(proba, self.labels, self.thresholds)
+
+    def predict(self, listings: Iterable[str | Listing | Mapping[str, Any]]) -> list[Prediction]:
+        """Label, every class score, decision and reason for each listing."""
+        items = [Listing.coerce(x) for x in listings]
+        proba = self.predict_proba(items)
+        decisions, reasons = self.decide(proba)
+        names = self.labels.names
+        return [
+            Prediction(
+                label=names[int(np.argmax(row))],
+                scores={n: float(p) for n, p in zip(names, row, strict=True)},
+                decision=decision,
+                reason=reason,
+                model_version=self.version,
+                id=item.id,
+            )
+            for item, row, decision, reason in zip(items, proba, decisions, reasons, strict=True)
+        ]
+
+    def set_thresholds(self, raw: Mapping[str, Mapping[str, float]]) -> None:
+        """Replace thresholds for the given classes (others kept); validated first."""
+        merged = {n: t.to_dict() for n, t in self.thresholds.items()}
+        for name, values in raw.items():
+            merged[name] = {**merged.get(name, {}), **values}
+        self.thresholds = parse_thresholds(merged, self.labels)
+        self.config["thresholds"] = {n: t.to_dict() for n, t in self.thresholds.items()}
+
+
+def _new_version(kind: str) -> str:
+    return f"{kind}-{dt.datetime.now(dt.UTC).strftime('%Y%m%d-%H%M%S')}"

@@ -1,0 +1,113 @@
+"""The models folder: where bundles live, which one is the default, and name resolution.
+
+``--model`` everywhere accepts a path to a bundle folder, a bundle's folder name, ``default``
+(the bundle named in the folder's ``DEFAULT`` file, else the newest), or a kind name such as
+``baseline`` or ``transformer`` meaning the newest bundle of that kind.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from model.bundle import BundleError, read_config
+from model.kinds import known_kinds
+
+DEFAULT_MODELS_DIR = "artifacts/models"
+DEFAULT_POINTER = "DEFAULT"
+
+
+def models_dir(override: str | os.PathLike | None = None) -> Path:
+    """The models folder: ``override``, else ``$CONTRABAND_MODELS``, else artifacts/models."""
+    return Path(override or os.environ.get("CONTRABAND_MODELS") or DEFAULT_MODELS_DIR)
+
+
+@dataclass(frozen=True)
+class BundleInfo:
+    name: str
+    path: Path
+    kind: str
+    version: str
+    created_at: str
+    headline: str  # one metric line for listings
+
+
+def list_bundles(directory: str | os.PathLike | None = None) -> list[BundleInfo]:
+    """Every readable bundle in the models folder, newest first; unreadable ones are skipped."""
+    root = models_dir(directory)
+    if not root.is_dir():
+        return []
+    found = []
+    for path in root.iterdir():
+        if not path.is_dir():
+            continue
+        try:
+            config = read_config(path)
+        except BundleError:
+            continue
+        metrics = config.get("metrics", {})
+        headline = ", ".join(
+            f"{split} macro-F1 {m['macro_f1']:.3f}"
+            for split, m in metrics.items()
+            if isinstance(m, dict) and "macro_f1" in m
+        )
+        found.append(
+            BundleInfo(path.name, path, config["kind"], config["version"],
+                       str(config.get("created_at", "")), headline)
+        )
+    return sorted(found, key=lambda b: (b.created_at, b.name), reverse=True)
+
+
+def default_name(directory: str | os.PathLike | None = None) -> str | None:
+    pointer = models_dir(directory) / DEFAULT_POINTER
+    if pointer.is_file():
+        name = pointer.read_text(encoding="utf-8").strip()
+        return name or None
+    return None
+
+
+def set_default(name: str, directory: str | os.PathLike | None = None) -> Path:
+    """Make ``name`` (a bundle in the models folder) the default; written atomically."""
+    root = models_dir(directory)
+    path = resolve(name, root)
+    if path.parent.resolve() != root.resolve():
+        raise BundleError(f"the default must be a bundle inside {root}; {path} is not")
+    tmp = root / f".{DEFAULT_POINTER}.tmp"
+    tmp.write_text(path.name + "\n", encoding="utf-8")
+    os.replace(tmp, root / DEFAULT_POINTER)
+    return path
+
+
+def resolve(name: str | os.PathLike | None, directory: str | os.PathLike | None = None) -> Path:
+    """Turn a ``--model`` value into a bundle folder; a clear error when nothing matches."""
+    root = models_dir(directory)
+    if name is None or str(name) == "default":
+        pointed = default_name(root)
+        if pointed:
+            if (root / pointed).is_dir():
+                return root / pointed
+            raise BundleError(f"{root / DEFAULT_POINTER} names {pointed!r}, which is missing")
+        bundles = list_bundles(root)
+        if not bundles:
+            raise BundleError(
+                f"no model bundles in {root}. Train one with `contraband train`, or point "
+                "CONTRABAND_MODELS at a folder of bundles."
+            )
+        return bundles[0].path
+    candidate = Path(name)
+    if candidate.is_dir():
+        return candidate
+    text = str(name)
+    if text in known_kinds():
+        for bundle in list_bundles(root):
+            if bundle.kind == text:
+                return bundle.path
+        raise BundleError(f"no {text} bundle in {root}; train one with "
+                          f"`contraband train --model {text}`")
+    if (root / text).is_dir():
+        return root / text
+    raise BundleError(
+        f"no bundle called {text!r}: not a folder, not a kind ({', '.join(known_kinds())}) and "
+        f"not a bundle in {root}. `contraband models list` shows what there is."
+    )
