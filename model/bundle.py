@@ -129,9 +129,19 @@ def _check_packages(directory: Path, recorded: Mapping[str, str], needed: list |
     """Pickled scikit-learn objects only load reliably in the minor version that wrote them."""
     current = package_versions()
     for name in needed if needed is not None else ["scikit-learn"]:
-        then, now = recorded.get(name), current.get(name)
+        then, now = recorded.get(name), current.get(name) or _installed_version(name)
         if then and now and then.split(".")[:2] != now.split(".")[:2]:
             raise BundleError(
                 f"{directory} was saved with {name} {then}; this environment has {now}. "
                 f"Install {name}=={then} or retrain the model."
             )
+
+
+def _installed_version(name: str) -> str | None:
+    """The installed version of a distribution not in :func:`package_versions` (onnxruntime)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None

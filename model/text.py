@@ -50,8 +50,9 @@ def normalise(text: str) -> str:
         text = html.unescape(text)
     if "<" in text:
         text = _TAG.sub(" ", text)
-    text = unicodedata.normalize("NFKC", text)
-    text = text.translate(_INVISIBLE).translate(_HOMOGLYPHS)
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+        text = text.translate(_INVISIBLE).translate(_HOMOGLYPHS)
     return _SPACE.sub(" ", text).strip()
 
 

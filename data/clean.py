@@ -1,0 +1,93 @@
+"""Cleaning and labelling: normalised text, recovered vendors, policy labels."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections import Counter
+
+import pandas as pd
+
+from data.policy import EXCLUDE, LabelPolicy
+from model.text import normalise
+
+_KEY_SPACE = re.compile(r"\s+")
+
+
+def title_key(title: str) -> str:
+    """Case- and space-insensitive title, used to join and to find exact duplicates."""
+    return _KEY_SPACE.sub(" ", title.lower()).strip()
+
+
+def clean_text(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Normalise titles and descriptions; drop rows whose title is empty once cleaned."""
+    frame = frame.copy()
+    frame["title"] = pd.Series(
+        [normalise(t) if isinstance(t, str) else "" for t in frame["title"]],
+        index=frame.index, dtype=object,
+    )
+    frame["description"] = pd.Series(
+        [(normalise(d) or None) if isinstance(d, str) else None for d in frame["description"]],
+        index=frame.index, dtype=object,
+    )
+    empty = frame["title"].str.len() < 2
+    return frame.loc[~empty].reset_index(drop=True), {"empty or one-character title": int(empty.sum())}
+
+
+def recover_vendors(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Fill missing vendors from rows of the same market with the same title.
+
+    Agora's product pages have no vendor, but the titles table lists the same titles with
+    vendors. Only titles that map to exactly one vendor in that market are used, so a
+    generic title shared by many sellers is never pinned on one of them.
+    """
+    known = frame.loc[frame["vendor"].notna(), ["market", "title", "vendor"]]
+    vendors_by_key: dict[tuple[str, str], set[str]] = {}
+    for market, title, vendor in known.itertuples(index=False):
+        vendors_by_key.setdefault((market, title_key(title)), set()).add(vendor)
+    unique = {k: next(iter(v)) for k, v in vendors_by_key.items() if len(v) == 1}
+    frame = frame.copy()
+    filled = 0
+    vendors = frame["vendor"].tolist()
+    for i, (market, title, vendor) in enumerate(
+        frame[["market", "title", "vendor"]].itertuples(index=False)
+    ):
+        if vendor is None:
+            found = unique.get((market, title_key(title)))
+            if found is not None:
+                vendors[i] = found
+                filled += 1
+    frame["vendor"] = pd.Series(vendors, index=frame.index, dtype=object)
+    return frame, filled
+
+
+def apply_policy(frame: pd.DataFrame, policy: LabelPolicy) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Label every row by the policy (an explicit ``label`` column wins); drop exclusions.
+
+    Returns the labelled rows and the number excluded per reason.
+    """
+    labels, rules = [], []
+    dropped: Counter[str] = Counter()
+    decide = functools.lru_cache(maxsize=None)(policy.label_for)
+    for source, market, kind, category, given in frame[
+        ["source", "market", "kind", "category", "label"]
+    ].itertuples(index=False):
+        if given is not None:
+            if given not in policy.labels.names:
+                labels.append(EXCLUDE)
+                rules.append(-1)
+                dropped[f"explicit label {given!r} not in policy classes"] += 1
+                continue
+            labels.append(given)
+            rules.append(-1)
+            continue
+        label, rule = decide(source, market, kind, category)
+        labels.append(label)
+        rules.append(-2 if rule is None else rule)
+        if label == EXCLUDE:
+            reason = "no policy rule matches" if rule is None else f"excluded by rule #{rule + 1}"
+            dropped[f"{reason} ({source})"] += 1
+    frame = frame.copy()
+    frame["label"] = pd.Series(labels, index=frame.index, dtype=object)
+    frame["rule"] = rules
+    return frame.loc[frame["label"] != EXCLUDE].reset_index(drop=True), dict(sorted(dropped.items()))

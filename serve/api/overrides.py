@@ -1,0 +1,56 @@
+"""Threshold changes made through ``PUT /v1/thresholds``, kept across restarts.
+
+A JSON file maps a model version to the full thresholds chosen for it::
+
+    {"baseline-20250101-120000": {"drugs": {"block": 0.9, "review": 0.4}, ...}}
+
+Keyed by version, so a newly trained bundle starts from its own tuned thresholds rather than
+inheriting numbers chosen for another model. The file is rewritten atomically; readers in
+other worker processes notice a change by its modification time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from model.bundle import write_json_atomic
+
+
+class ThresholdOverrides:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+
+    def _read(self) -> dict[str, Any]:
+        if not self.path.is_file():
+            return {}
+        try:
+            document = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{self.path} is not readable JSON: {exc}") from exc
+        if not isinstance(document, dict):
+            raise ValueError(f"{self.path} must hold a JSON object keyed by model version")
+        return document
+
+    def get(self, version: str) -> dict[str, dict[str, float]] | None:
+        with self._lock:
+            entry = self._read().get(version)
+        return entry if isinstance(entry, dict) else None
+
+    def set(self, version: str, thresholds: Mapping[str, Mapping[str, float]]) -> None:
+        with self._lock:
+            document = self._read()
+            document[version] = {k: dict(v) for k, v in thresholds.items()}
+            write_json_atomic(self.path, document)
+
+    def stamp(self) -> int | None:
+        """The file's modification time (ns), or None when there is no file."""
+        try:
+            return os.stat(self.path).st_mtime_ns
+        except FileNotFoundError:
+            return None

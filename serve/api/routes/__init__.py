@@ -1,0 +1,1 @@
+"""The API's routers; each is a thin layer over the ``model`` library and the services."""

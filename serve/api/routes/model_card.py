@@ -1,0 +1,88 @@
+"""``GET /v1/model`` (the model card) and ``PUT /v1/thresholds`` (admin)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter
+
+from model.bundle import CARD_FILE
+from model.explain import supports_explanations
+from model.thresholds import ClassThresholds
+from serve.api.errors import ApiError
+from serve.api.routes.common import current_classifier
+from serve.api.schemas import ModelCard, ThresholdsOut, ThresholdsUpdate
+from serve.api.security import AdminCaller, ClassifyCaller
+from serve.api.services import ServicesDep
+
+router = APIRouter(prefix="/v1", tags=["model"])
+_FINGERPRINT_KEYS = ("data_fingerprint", "dataset_fingerprint", "fingerprint")
+
+
+def _read_card(clf: Any) -> str | None:
+    if clf.path is None:
+        return None
+    try:
+        return (clf.path / CARD_FILE).read_text(encoding="utf-8")
+    except OSError:
+        return None
+
+
+@router.get("/model", response_model=ModelCard, summary="the served model's card")
+async def model_card(
+    _: ClassifyCaller,
+    services: ServicesDep,
+) -> dict[str, Any]:
+    clf = current_classifier(services)
+    config = {k: v for k, v in clf.config.items() if k != "files"}
+    fingerprint = next((config[k] for k in _FINGERPRINT_KEYS if k in config), None)
+    if fingerprint is None and isinstance(config.get("data"), dict):
+        fingerprint = config["data"].get("fingerprint")
+    return {
+        "version": clf.version,
+        "kind": str(config.get("kind", "unknown")),
+        "labels": list(clf.labels.names),
+        "negative_label": clf.labels.negative,
+        "illicit_labels": list(clf.labels.illicit),
+        "thresholds": {n: t.to_dict() for n, t in clf.thresholds.items()},
+        "thresholds_overridden": services.overrides.get(clf.version) is not None,
+        "metrics": config.get("metrics"),
+        "data_fingerprint": fingerprint,
+        "created_at": None if config.get("created_at") is None else str(config["created_at"]),
+        "path": None if clf.path is None else str(clf.path),
+        "loaded_at": services.state.loaded_at,
+        "explanations": supports_explanations(clf),
+        "card": _read_card(clf),
+        "config": config,
+    }
+
+
+@router.put("/thresholds", response_model=ThresholdsOut,
+            summary="change decision thresholds now and for later restarts (admin)")
+async def put_thresholds(
+    update: ThresholdsUpdate,
+    _: AdminCaller,
+    services: ServicesDep,
+) -> dict[str, Any]:
+    async with services.thresholds_lock:
+        clf = current_classifier(services)
+        merged = {n: t.to_dict() for n, t in clf.thresholds.items()}
+        for name, patch in update.thresholds.items():
+            field = f"body.thresholds.{name}"
+            if name not in clf.labels.illicit:
+                raise ApiError(422, f"{name!r} is not an illicit class of this model; "
+                               f"choose among {list(clf.labels.illicit)}", field=field)
+            values = {**merged[name], **patch.model_dump(exclude_none=True)}
+            try:
+                ClassThresholds(float(values["block"]), float(values["review"]))
+            except ValueError as exc:
+                raise ApiError(422, str(exc), field=field) from None
+            merged[name] = values
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, services.overrides.set, clf.version, merged)
+        clf.set_thresholds(merged)
+        services.state.note_overrides_written()
+        return {"model_version": clf.version,
+                "thresholds": {n: t.to_dict() for n, t in clf.thresholds.items()},
+                "stored_in": str(services.overrides.path)}

@@ -1,0 +1,137 @@
+"""The served model: loaded off the event loop, swapped atomically on reload.
+
+Request handlers and batches read ``state.classifier`` once and keep that reference, so a
+reload never changes the model under a request in flight: old requests finish on the old
+bundle, new ones start on the new one. A bundle that fails to load leaves the old one
+serving, and the failure is reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from model import Classifier
+from serve.api.metrics import Metrics
+from serve.api.overrides import ThresholdOverrides
+from serve.api.settings import Settings
+
+log = logging.getLogger("contraband.api")
+_OVERRIDE_CHECK_S = 1.0  # how often batches look for threshold changes from other workers
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    ok: bool
+    version: str | None
+    previous: str | None
+    error: str | None = None
+    seconds: float = 0.0
+
+
+class ModelState:
+    def __init__(self, settings: Settings, metrics: Metrics, overrides: ThresholdOverrides,
+                 classifier: Classifier | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.overrides = overrides
+        self.classifier: Classifier | None = None
+        self.load_error: str | None = None
+        self.loaded_at: float | None = None
+        self.overrides_error: str | None = None
+        self._reload_lock = asyncio.Lock()
+        self._override_stamp: int | None = None
+        self._override_checked = 0.0
+        self._recent: dict[str, Classifier] = {}  # the current and the previous model
+        if classifier is not None:
+            self._apply_overrides(classifier)
+            self._install(classifier)
+
+    # -- loading -----------------------------------------------------------------------
+    def _load_blocking(self) -> Classifier:
+        clf = Classifier.load(self.settings.model, self.settings.models_dir)
+        self._apply_overrides(clf)
+        return clf
+
+    def _apply_overrides(self, clf: Classifier) -> None:
+        """Apply the stored thresholds for ``clf.version``; a bad entry is reported, not fatal."""
+        self._override_stamp = self.overrides.stamp()
+        try:
+            entry = self.overrides.get(clf.version)
+            if entry:
+                clf.set_thresholds(entry)
+            self.overrides_error = None
+        except (ValueError, KeyError, TypeError) as exc:
+            self.overrides_error = f"threshold overrides for {clf.version} ignored: {exc}"
+            log.warning(self.overrides_error)
+
+    def _install(self, clf: Classifier) -> None:
+        recent = {self.classifier.version: self.classifier} if self.classifier else {}
+        recent[clf.version] = clf
+        self._recent = recent
+        self.classifier = clf  # one reference assignment: the atomic swap
+        self.loaded_at = time.time()
+        self.load_error = None
+        self.metrics.set_model(clf.version, str(clf.config.get("kind", "unknown")))
+
+    async def reload(self) -> ReloadResult:
+        """Load the configured bundle again; on failure keep serving the current one."""
+        async with self._reload_lock:
+            previous = self.classifier.version if self.classifier else None
+            started = time.perf_counter()
+            try:
+                clf = await asyncio.get_running_loop().run_in_executor(None, self._load_blocking)
+            except Exception as exc:  # any failure must leave the old model serving
+                seconds = time.perf_counter() - started
+                self.load_error = f"{type(exc).__name__}: {exc}"
+                self.metrics.reloads.labels(outcome="failed").inc()
+                log.error("model load failed; still serving the previous model",
+                          extra={"error": self.load_error, "serving": previous})
+                return ReloadResult(False, previous, previous, self.load_error, seconds)
+            self._install(clf)
+            self.metrics.reloads.labels(outcome="ok").inc()
+            seconds = time.perf_counter() - started
+            log.info("model loaded", extra={"version": clf.version, "previous": previous,
+                                             "path": str(clf.path), "seconds": round(seconds, 3)})
+            return ReloadResult(True, clf.version, previous, None, seconds)
+
+    def classifier_for(self, version: str) -> Classifier:
+        """The model that produced ``version``'s predictions (current or the one before)."""
+        clf = self._recent.get(version) or self.classifier
+        if clf is None:
+            raise RuntimeError("no model is loaded")
+        return clf
+
+    def note_overrides_written(self) -> None:
+        """This process wrote the overrides file and already applied it."""
+        self._override_stamp = self.overrides.stamp()
+
+    # -- prediction (runs on the inference threads) -------------------------------------
+    def _refresh_overrides(self, clf: Classifier) -> None:
+        now = time.monotonic()
+        if now - self._override_checked < _OVERRIDE_CHECK_S:
+            return
+        self._override_checked = now
+        if self.overrides.stamp() != self._override_stamp:
+            self._apply_overrides(clf)
+
+    def predict_batch(self, listings: list[Any]) -> list[Any]:
+        """Predictions for one micro-batch, all from the same model."""
+        clf = self.classifier
+        if clf is None:
+            raise RuntimeError("no model is loaded")
+        self._refresh_overrides(clf)
+        started = time.perf_counter()
+        predictions = clf.predict(listings)
+        self.metrics.model_seconds.observe(time.perf_counter() - started)
+        self.metrics.batch_listings.observe(len(listings))
+        names = clf.labels.names
+        proba = np.array([[p.scores[n] for n in names] for p in predictions])
+        self.metrics.observe_predictions(names, proba, [p.label for p in predictions],
+                                         [p.decision for p in predictions])
+        return predictions

@@ -1,0 +1,103 @@
+"""The local engine: read in this process, score in a small process pool, commit in order.
+
+The TF-IDF transform is the bottleneck, so scoring runs in ``workers`` processes (each loads
+the bundle once); reading and writing stay here. At most ``2 * workers`` chunks are in flight,
+which bounds memory whatever the input size.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+
+from model import Classifier
+from serve.scan.columns import ColumnMap
+from serve.scan.inputs import InputFile
+from serve.scan.manifest import Manifest
+from serve.scan.readers import RawChunk, iter_chunks
+from serve.scan.scoring import ScoredChunk, score_chunk
+from serve.scan.sink import FileEnd, Sink
+
+
+def chunk_stream(inputs: list[InputFile], manifest: Manifest, chunk_rows: int,
+                 columns: ColumnMap) -> Iterator[RawChunk | FileEnd]:
+    """Chunks not yet committed, each file followed by its :class:`FileEnd`."""
+    for index, source in enumerate(inputs):
+        if manifest.file_state(index)["complete"]:
+            continue
+        yield from file_chunks(source, index, manifest.done_chunks(index), chunk_rows, columns)
+
+
+def file_chunks(source: InputFile, index: int, done: set[int], chunk_rows: int,
+                columns: ColumnMap) -> Iterator[RawChunk | FileEnd]:
+    """One file's uncommitted chunks then its end marker; a read error ends the file."""
+    chunks = 0
+    try:
+        for chunk in iter_chunks(source, index, chunk_rows, columns):
+            chunks = chunk.chunk_index + 1
+            if chunk.chunk_index not in done:
+                yield chunk
+    except Exception as exc:  # any failure to read is reported per file, never fatal here
+        yield FileEnd(index, chunks, f"{type(exc).__name__}: {exc}")
+        return
+    yield FileEnd(index, chunks)
+
+
+def run_local(clf: Classifier, inputs: list[InputFile], manifest: Manifest, sink: Sink, *,
+              chunk_rows: int, columns: ColumnMap, group_by: tuple[str, ...],
+              workers: int) -> None:
+    stream = chunk_stream(inputs, manifest, chunk_rows, columns)
+    if workers <= 1:
+        for item in stream:
+            if isinstance(item, FileEnd):
+                sink.file_end(item)
+            else:
+                sink.commit(score_chunk(clf, item, inputs[item.file_index], columns, group_by))
+        return
+    context = multiprocessing.get_context("spawn")  # fork after threads start is unsafe
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                             initargs=(str(clf.path), clf.version)) as pool:
+        inflight: deque[Future | FileEnd] = deque()
+        try:
+            for item in stream:
+                if isinstance(item, FileEnd):
+                    inflight.append(item)
+                else:
+                    inflight.append(pool.submit(_score, item, inputs[item.file_index], columns,
+                                                group_by))
+                while inflight and (len(inflight) > 2 * workers
+                                    or isinstance(inflight[0], FileEnd)):
+                    _settle(inflight.popleft(), sink)
+            while inflight:
+                _settle(inflight.popleft(), sink)
+        except BaseException:
+            for item in inflight:
+                if isinstance(item, Future):
+                    item.cancel()
+            raise
+
+
+def _settle(item: Future | FileEnd, sink: Sink) -> None:
+    if isinstance(item, FileEnd):
+        sink.file_end(item)
+    else:
+        sink.commit(item.result())
+
+
+_WORKER_CLF: Classifier | None = None
+
+
+def _init_worker(path: str, version: str) -> None:
+    global _WORKER_CLF
+    clf = Classifier.load(path)
+    if clf.version != version:
+        raise RuntimeError(f"{path} now holds model {clf.version}, not {version}")
+    _WORKER_CLF = clf
+
+
+def _score(chunk: RawChunk, source: InputFile, columns: ColumnMap,
+           group_by: tuple[str, ...]) -> ScoredChunk:
+    assert _WORKER_CLF is not None, "worker not initialised"
+    return score_chunk(_WORKER_CLF, chunk, source, columns, group_by)

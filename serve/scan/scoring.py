@@ -1,0 +1,96 @@
+"""Score one chunk: validate, prepare texts, one vectorised model call, add output columns.
+
+Both engines call :func:`score_chunk`, so they give the same rows, columns and rejects.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from model import Classifier, Listing
+from serve.scan.columns import ColumnMap, added_columns
+from serve.scan.inputs import InputFile
+from serve.scan.readers import RawChunk
+from serve.scan.validate import validate
+
+log = logging.getLogger(__name__)
+RENAMED_PREFIX = "input_"
+
+
+@dataclass
+class ScoredChunk:
+    file_index: int
+    chunk_index: int
+    first_row: int
+    rows_read: int
+    table: pa.Table | None  # input columns + added columns, rows that were scored
+    rejects: list[dict]
+    labels: dict[str, int] = field(default_factory=dict)
+    decisions: dict[str, int] = field(default_factory=dict)
+    groups: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    renamed: list[str] = field(default_factory=list)
+
+    @property
+    def scanned(self) -> int:
+        return 0 if self.table is None else self.table.num_rows
+
+
+def score_chunk(clf: Classifier, chunk: RawChunk, source: InputFile, columns: ColumnMap,
+                group_by: tuple[str, ...] = ()) -> ScoredChunk:
+    valid, row_rejects = validate(chunk, source, columns)
+    rejects = chunk.rejects + row_rejects
+    result = ScoredChunk(chunk.file_index, chunk.chunk_index, chunk.first_row, chunk.rows_read,
+                         None, rejects)
+    if valid.num_rows == 0:
+        return result
+    titles = valid.column(columns.title).to_pylist()
+    if columns.description and columns.description in valid.column_names:
+        descriptions = valid.column(columns.description).to_pylist()
+    else:
+        descriptions = [None] * len(titles)
+    texts = clf.prepare(Listing(t, d) for t, d in zip(titles, descriptions, strict=True))
+    proba = clf.predict_proba_texts(texts)
+    decisions, _reasons = clf.decide(proba)
+    names = np.asarray(clf.labels.names, dtype=object)
+    labels = names[np.argmax(proba, axis=1)]
+    table, renamed = _make_room(valid, added_columns(clf.labels.names))
+    table = table.append_column("label", pa.array(labels.tolist(), type=pa.string()))
+    for j, name in enumerate(clf.labels.names):
+        table = table.append_column(f"score_{name}", pa.array(proba[:, j], type=pa.float64()))
+    table = table.append_column("decision", pa.array(decisions, type=pa.string()))
+    table = table.append_column(
+        "model_version", pa.array([clf.version] * table.num_rows, type=pa.string()))
+    result.table = table
+    result.renamed = renamed
+    result.labels = dict(Counter(labels.tolist()))
+    result.decisions = dict(Counter(decisions))
+    for column in group_by:
+        if column in valid.column_names:
+            result.groups[column] = _group_counts(valid.column(column).to_pylist(),
+                                                  labels.tolist(), decisions)
+    return result
+
+
+def _make_room(table: pa.Table, added: list[str]) -> tuple[pa.Table, list[str]]:
+    """Rename input columns that clash with added ones (``label`` → ``input_label``)."""
+    clashes = [n for n in table.column_names if n in added]
+    if not clashes:
+        return table, []
+    names = [RENAMED_PREFIX + n if n in clashes else n for n in table.column_names]
+    return table.rename_columns(names), clashes
+
+
+def _group_counts(values: list, labels: list[str], decisions: list[str]
+                  ) -> dict[str, dict[str, int]]:
+    out: dict[str, Counter] = {}
+    for value, label, decision in zip(values, labels, decisions, strict=True):
+        counter = out.setdefault("(null)" if value is None else str(value), Counter())
+        counter["rows"] += 1
+        counter[f"label:{label}"] += 1
+        counter[f"decision:{decision}"] += 1
+    return {k: dict(v) for k, v in out.items()}

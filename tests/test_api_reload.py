@@ -1,0 +1,88 @@
+"""Hot reload under load: no request fails, the swap is atomic, a broken bundle changes
+nothing but is reported."""
+
+import threading
+import time
+from collections import Counter
+
+from fastapi.testclient import TestClient
+
+from model import registry
+from serve.api import create_app
+from tests.api_support import api_settings, clone, headers
+
+H = headers("all")
+
+
+def _wait_ready(client, timeout_s=30.0):
+    deadline = time.monotonic() + timeout_s
+    while client.get("/readyz").status_code != 200:
+        assert time.monotonic() < deadline, client.get("/readyz").text
+        time.sleep(0.02)
+
+
+def test_reload_under_concurrent_load(tmp_path, models_dir, tiny_classifier):
+    settings = api_settings(tmp_path, models_dir=str(models_dir), batch_wait_ms=1)
+    statuses: Counter = Counter()
+    versions: Counter = Counter()
+    stop = threading.Event()
+
+    with TestClient(create_app(settings)) as client:  # loads "default" in the background
+        _wait_ready(client)
+
+        def hammer():
+            body = {"listings": [{"title": "Glock 19 with 2 mags"}, {"title": "garden hose"}]}
+            while not stop.is_set():
+                r = client.post("/v1/classify", json=body, headers=H)
+                statuses[r.status_code] += 1
+                if r.status_code == 200:
+                    [v] = {x["model_version"] for x in r.json()["results"]}
+                    versions[v] += 1
+
+        threads = [threading.Thread(target=hammer) for _ in range(6)]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(0.3)
+            clone(tiny_classifier, "baseline-test-2").save(models_dir / "v2")
+            registry.set_default("v2", models_dir)
+            r = client.post("/v1/admin/reload", headers=H)
+            assert r.status_code == 200, r.text
+            assert r.json()["reloaded"] is True
+            assert (r.json()["previous"], r.json()["version"]) == ("baseline-test",
+                                                                   "baseline-test-2")
+            time.sleep(0.3)
+
+            broken = clone(tiny_classifier, "baseline-test-3").save(models_dir / "v3")
+            with open(broken / "baseline.joblib", "ab") as handle:
+                handle.write(b"tampered")
+            registry.set_default("v3", models_dir)
+            r = client.post("/v1/admin/reload", headers=H)
+            assert r.status_code == 409
+            assert r.json()["reloaded"] is False and "checksum" in r.json()["error"]
+            assert r.json()["version"] == "baseline-test-2"
+            time.sleep(0.3)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        assert client.get("/readyz").json()["model_version"] == "baseline-test-2"
+        metrics = client.get("/metrics").text
+
+    assert set(statuses) == {200}, statuses
+    assert versions["baseline-test"] > 0 and versions["baseline-test-2"] > 0
+    assert "baseline-test-3" not in versions
+    assert 'contraband_model_reloads_total{outcome="failed"} 1.0' in metrics
+    assert 'contraband_model_reloads_total{outcome="ok"} 2.0' in metrics  # startup + reload
+
+
+def test_reload_applies_stored_thresholds(tmp_path, models_dir):
+    settings = api_settings(tmp_path, models_dir=str(models_dir))
+    with TestClient(create_app(settings)) as client:
+        _wait_ready(client)
+        r = client.put("/v1/thresholds", json={"thresholds": {"weapons": {"review": 0.11}}},
+                       headers=H)
+        assert r.status_code == 200
+        assert client.post("/v1/admin/reload", headers=H).status_code == 200
+        card = client.get("/v1/model", headers=H).json()
+        assert card["thresholds"]["weapons"] == {"block": 0.6, "review": 0.11}

@@ -1,0 +1,32 @@
+"""The Ray engine gives the same rows, scores and rejects as the local engine."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tests.test_scan import read_parts, read_rejects, scan, write_inputs
+
+ray = pytest.importorskip("ray", reason="Ray is not installed (pip install "
+                          "'contraband[distributed]'); the Ray engine cannot be tested")
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def test_ray_matches_local_engine(models_dir, tmp_path, local_ray):
+    write_inputs(tmp_path / "in")
+    local = scan(models_dir, [tmp_path / "in"], tmp_path / "local")
+    distributed = scan(models_dir, [tmp_path / "in"], tmp_path / "ray", engine="ray", workers=1)
+    a = read_parts(tmp_path / "local").sort_values("id").reset_index(drop=True)
+    b = read_parts(tmp_path / "ray").sort_values("id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)  # identical labels and scores, bit for bit
+    key = lambda r: (r["source"], r["row"] or 0, r["line"] or 0)  # noqa: E731
+    assert sorted(read_rejects(tmp_path / "local"), key=key) == sorted(
+        read_rejects(tmp_path / "ray"), key=key)
+    for name in ("rows_read", "rows_scanned", "rows_rejected", "per_class", "per_decision"):
+        assert local[name] == distributed[name]

@@ -1,0 +1,271 @@
+"""The transformer kind end to end on a tiny randomly initialised BERT (no 90 MB download).
+
+A 2-layer, hidden-32 BERT with a WordPiece vocabulary written here trains for a few dozen
+steps on the fixture listings, is exported to int8 ONNX, saved, reloaded through
+``Classifier.load`` and used for prediction, alone and inside a cascade.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from model import BundleError, Classifier
+from model.text import listing_text
+from tests.fixtures import rows
+
+LABELS = ["benign", "drugs", "weapons", "counterfeit", "stolen_data"]
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_tiny_base(folder: Path) -> Path:
+    """A random tiny BERT encoder and its WordPiece tokenizer, saved like a HF model folder."""
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    folder.mkdir(parents=True)
+    words = sorted({w for t, _ in rows() for w in re.findall(r"\w+|[^\w\s]", t.lower())})
+    vocab = folder / "vocab.txt"
+    vocab.write_text("\n".join(SPECIAL + words) + "\n", encoding="utf-8")
+    BertTokenizer(vocab=str(vocab)).save_pretrained(folder)
+    config = BertConfig(vocab_size=len(SPECIAL) + len(words), hidden_size=32,
+                        num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                        max_position_embeddings=64)
+    import torch
+
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder)
+    return folder
+
+
+def write_tiny_dataset(folder: Path) -> Path:
+    """The fixture listings as a built dataset: every split Parquet file plus its info."""
+    folder.mkdir(parents=True)
+    records = []
+    for i, (title, label) in enumerate(rows()):
+        description = "ships worldwide in stealth" if i % 3 == 0 else None
+        records.append({
+            "uid": f"u{i}", "text": listing_text(title, description), "title": title,
+            "description": description, "label": label, "source": f"src{i % 3}",
+            "market": f"market{i % 2}", "kind": "darkweb" if label != "benign" else "surface",
+            "vendor": f"v{i % 5}", "group": f"g{i}", "category": None, "date": None,
+        })
+    frame = pd.DataFrame(records)
+    splits = {"train": frame, "validation": frame, "test": frame, "oot": frame[frame.label !=
+              "benign"], "cross_market": frame}
+    for name, part in splits.items():
+        part.to_parquet(folder / f"{name}.parquet", index=False)
+    info = {"name": "tiny", "labels": LABELS, "negative_label": "benign",
+            "splits": {k: len(v) for k, v in splits.items()}, "fingerprint": "tiny-fixture",
+            "policy": {"name": "test"}}
+    (folder / "dataset_info.json").write_text(json.dumps(info), encoding="utf-8")
+    return folder
+
+
+def tiny_options(base: Path, work_dir: Path, **overrides):
+    from training.transformer import TransformerOptions
+
+    settings = dict(base=str(base), work_dir=str(work_dir), max_length=32, batch_size=8,
+                    epochs=12, learning_rate=3e-3, warmup_ratio=0.0, eval_steps=30,
+                    checkpoint_steps=10, patience=50, progress=False, threads=1,
+                    agreement_max_rows=200)
+    settings.update(overrides)
+    return TransformerOptions(**settings)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """(base folder, dataset folder, models folder, saved transformer bundle)."""
+    from training.transformer import train_transformer
+
+    root = tmp_path_factory.mktemp("transformer")
+    base = write_tiny_base(root / "base")
+    dataset = write_tiny_dataset(root / "dataset")
+    models = root / "models"
+    bundle = train_transformer(dataset, models, tiny_options(base, root / "work"))
+    return base, dataset, models, bundle
+
+
+def test_bundle_holds_onnx_tokenizer_and_checked_figures(tiny):
+    _, _, _, bundle = tiny
+    config = json.loads((bundle / "config.json").read_text())
+    assert config["kind"] == "transformer"
+    assert config["runtime_packages"] == ["onnxruntime", "tokenizers"]
+    assert "onnxruntime" in config["packages"]
+    for name in ("hf/model.int8.onnx", "hf/tokenizer.json", "hf/config.json", "hf/runtime.json"):
+        assert name in config["files"]
+    assert not list(bundle.rglob("*.safetensors"))
+    hf = json.loads((bundle / "hf" / "config.json").read_text())
+    assert {int(k): v for k, v in hf["id2label"].items()} == dict(enumerate(LABELS))
+    assert config["agreement"]["label_agreement"] >= 0.99
+    assert set(config["metrics"]) == {"validation", "test", "oot", "cross_market"}
+    assert "per_market" in config["metrics"]["test"]
+    assert set(config["thresholds"]) == set(LABELS) - {"benign"}
+    card = (bundle / "README.md").read_text()
+    assert "## Limitations" in card and "## Metrics per market" in card
+
+
+def test_load_and_predict_learns_the_fixture(tiny):
+    _, _, _, bundle = tiny
+    clf = Classifier.load(bundle)
+    data = rows()
+    predictions = clf.predict([t for t, _ in data])
+    accuracy = np.mean([p.label == label for p, (_, label) in zip(predictions, data,
+                                                                  strict=True)])
+    assert accuracy >= 0.8
+    assert predictions[0].decision in {"allow", "review", "block"}
+    assert abs(sum(predictions[0].scores.values()) - 1) < 1e-6
+    assert clf.predict_proba([]).shape == (0, len(LABELS))
+
+
+def test_dynamic_padding_keeps_rows_in_order(tiny):
+    _, _, _, bundle = tiny
+    clf = Classifier.load(bundle)
+    texts = [t for t, _ in rows()] + ["x " * 200]  # one listing longer than max_length
+    together = clf.predict_proba(texts)
+    alone = np.vstack([clf.predict_proba([t]) for t in texts[:10]])
+    reversed_ = clf.predict_proba(texts[::-1])[::-1]
+    # int8 activations are quantised per batch, so batch-mates shift scores a little
+    assert np.abs(together[:10] - alone).max() < 0.05
+    assert np.abs(together - reversed_).max() < 0.05
+    assert (together[:10].argmax(1) == alone.argmax(1)).mean() >= 0.9
+
+
+def test_serving_does_not_import_torch(tiny):
+    _, _, _, bundle = tiny
+    code = textwrap.dedent(f"""
+        import sys
+        from model import Classifier
+        clf = Classifier.load({str(bundle)!r})
+        clf.predict(["Glock 19 with 2 mags", "garden hose 50ft"])
+        heavy = [m for m in ("torch", "transformers") if m in sys.modules]
+        assert not heavy, heavy
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
+def test_load_refuses_other_onnxruntime_version(tiny, tmp_path):
+    import shutil
+
+    _, _, _, bundle = tiny
+    copy = tmp_path / "copy"
+    shutil.copytree(bundle, copy)
+    config = json.loads((copy / "config.json").read_text())
+    config["packages"]["onnxruntime"] = "0.1.0"
+    (copy / "config.json").write_text(json.dumps(config))
+    with pytest.raises(BundleError, match="onnxruntime"):
+        Classifier.load(copy)
+
+
+def test_agreement_gate_refuses_a_bad_export(tiny, tmp_path, monkeypatch):
+    from model.transformer import OnnxTransformerModel
+    from training.transformer import train_transformer
+    from training.transformer.export import ExportAgreementError
+
+    base, dataset, _, _ = tiny
+    real = OnnxTransformerModel.logits
+    monkeypatch.setattr(OnnxTransformerModel, "logits",
+                        lambda self, texts: -real(self, texts))  # a broken export
+    models = tmp_path / "models"
+    with pytest.raises(ExportAgreementError, match="agrees with the fp32 model"):
+        train_transformer(dataset, models, tiny_options(base, tmp_path / "work", max_steps=20))
+    assert not models.exists() or not any(models.iterdir())
+
+
+def test_cascade_bundle_routes_and_serves_without_torch(tiny, tiny_classifier, tmp_path):
+    from training.transformer import build_cascade
+
+    _, dataset, _, transformer_bundle = tiny
+    baseline_bundle = tiny_classifier.save(tmp_path / "baseline")
+    path = build_cascade(baseline_bundle, transformer_bundle, dataset, tmp_path / "models")
+    config = json.loads((path / "config.json").read_text())
+    assert config["kind"] == "cascade"
+    assert "baseline/baseline.joblib" in config["files"]
+    assert "transformer/hf/model.int8.onnx" in config["files"]
+    assert 0 <= config["cascade"]["routed_validation"] <= config["cascade"]["max_routed"]
+    assert set(config["runtime_packages"]) >= {"onnxruntime", "scikit-learn"}
+    clf = Classifier.load(path)
+    texts = [t for t, _ in rows()]
+    fast = tiny_classifier.predict_proba(texts)
+    slow = Classifier.load(transformer_bundle).predict_proba(texts)
+    routed = fast.max(axis=1) < clf.model.cut
+    got = clf.predict_proba(texts)
+    np.testing.assert_allclose(got[~routed], fast[~routed], atol=1e-9)
+    if routed.any():
+        assert np.abs(got[routed] - slow[routed]).max() < 0.05
+    code = ("import sys; from model import Classifier; "
+            f"Classifier.load({str(path)!r}).predict(['9mm ammo x50 rounds']); "
+            "assert 'torch' not in sys.modules; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_resume_continues_a_killed_run_exactly(tiny, tmp_path, monkeypatch):
+    """Kill at step 7, resume from the step-5 checkpoint: same weights as an unbroken run."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from training.transformer import finetune
+
+    base, _, _, _ = tiny
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    data = rows()
+    y = np.array([LABELS.index(label) for _, label in data])
+    train = finetune.encode(tokenizer, [t for t, _ in data], y, 32)
+    weights = np.ones(len(LABELS))
+
+    def fresh_model():
+        torch.manual_seed(1)
+        return AutoModelForSequenceClassification.from_pretrained(base, num_labels=len(LABELS))
+
+    def options(work, **kw):
+        return tiny_options(base, work, max_steps=12, checkpoint_steps=5, eval_steps=6, **kw)
+
+    unbroken = fresh_model()
+    finetune.fine_tune(unbroken, tokenizer, train, train, weights, options(tmp_path / "a"),
+                       tmp_path / "a")
+
+    real_collate, calls = finetune.collate, {"n": 0}
+
+    def dying_collate(data, rows_, pad_id):
+        if len(rows_) == 8:  # training batches (evaluation uses batches of 128)
+            calls["n"] += 1
+            if calls["n"] == 8:
+                raise KeyboardInterrupt
+        return real_collate(data, rows_, pad_id)
+
+    monkeypatch.setattr(finetune, "collate", dying_collate)
+    with pytest.raises(KeyboardInterrupt):
+        finetune.fine_tune(fresh_model(), tokenizer, train, train, weights,
+                           options(tmp_path / "b"), tmp_path / "b")
+    monkeypatch.setattr(finetune, "collate", real_collate)
+    assert (tmp_path / "b" / finetune.CHECKPOINT_FILE).is_file()
+
+    with pytest.raises(FileExistsError, match="--resume"):
+        finetune.fine_tune(fresh_model(), tokenizer, train, train, weights,
+                           options(tmp_path / "b"), tmp_path / "b")
+    with pytest.raises(ValueError, match="learning_rate"):
+        finetune.fine_tune(fresh_model(), tokenizer, train, train, weights,
+                           options(tmp_path / "b", resume=True, learning_rate=1e-3),
+                           tmp_path / "b")
+
+    resumed = fresh_model()
+    result = finetune.fine_tune(resumed, tokenizer, train, train, weights,
+                                options(tmp_path / "b", resume=True), tmp_path / "b")
+    assert result.steps == 12
+    for (name, a), (_, b) in zip(unbroken.state_dict().items(), resumed.state_dict().items(),
+                                 strict=True):
+        assert torch.allclose(a, b, atol=1e-6), name

@@ -1,0 +1,118 @@
+"""Small parts of the transformer kind: options, sampling, batching, cascade routing, cut."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from model.cascade import CascadeModel
+from training.transformer import TransformerOptions, add_transformer_arguments, options_from_args
+from training.transformer.cascade import choose_cut
+from training.transformer.export import check_agreement
+from training.transformer.finetune import epoch_batches
+from training.transformer.sampling import capped_sample, class_weights, water_fill
+
+
+def test_options_round_trip_through_argparse():
+    parser = argparse.ArgumentParser()
+    add_transformer_arguments(parser)
+    args = parser.parse_args(["--max-length", "96", "--epochs", "3", "--resume",
+                              "--base", "/models/x", "--no-progress", "--input", "title"])
+    options = options_from_args(args)
+    assert options.max_length == 96 and options.epochs == 3 and options.resume
+    assert options.base == "/models/x" and options.input == "title" and not options.progress
+    assert options_from_args(parser.parse_args([])) == TransformerOptions()
+
+
+@pytest.mark.parametrize("bad", [{"device": "tpu"}, {"max_length": 4}, {"batch_size": 0},
+                                 {"min_agreement": 1.5}, {"input": "body"}])
+def test_options_reject_bad_values(bad):
+    with pytest.raises(ValueError):
+        TransformerOptions(**bad)
+
+
+def test_water_fill_keeps_small_sources_whole():
+    assert water_fill({"big": 1000, "small": 10, "mid": 60}, 150) == {
+        "big": 80, "small": 10, "mid": 60}
+    assert water_fill({"a": 5, "b": 5}, 100) == {"a": 5, "b": 5}
+    assert sum(water_fill({"a": 7, "b": 7, "c": 7}, 4).values()) == 4
+
+
+def test_capped_sample_caps_each_class_and_spreads_sources():
+    frame = pd.DataFrame({
+        "label": ["drugs"] * 1000 + ["benign"] * 300,
+        "source": ["agora"] * 990 + ["dream"] * 10 + ["bigbasket"] * 290 + ["toys"] * 10,
+    })
+    sample = capped_sample(frame, label_column="label", group_column="source",
+                           caps={"drugs": 100, "benign": 50}, seed=0)
+    counts = sample.groupby(["label", "source"]).size().to_dict()
+    assert counts == {("benign", "bigbasket"): 40, ("benign", "toys"): 10,
+                      ("drugs", "agora"): 90, ("drugs", "dream"): 10}
+    with pytest.raises(ValueError, match="no cap"):
+        capped_sample(frame, label_column="label", group_column="source", caps={}, seed=0)
+
+
+def test_class_weights_favour_rare_classes():
+    w = class_weights(np.array([0] * 90 + [1] * 10), 3, power=1.0)
+    assert w[1] > w[0] and w[2] == 1.0
+    assert np.allclose(class_weights(np.array([0, 1, 1]), 2, power=0.0), 1.0)
+
+
+def test_epoch_batches_are_a_pure_function_of_seed_and_epoch():
+    lengths = np.random.default_rng(0).integers(1, 60, size=1000)
+    a, b = epoch_batches(lengths, 32, 7, 3), epoch_batches(lengths, 32, 7, 3)
+    assert all((x == y).all() for x, y in zip(a, b, strict=True))
+    assert sorted(np.concatenate(a).tolist()) == list(range(1000))
+    assert not all((x == y).all() for x, y in zip(a, epoch_batches(lengths, 32, 7, 4),
+                                                   strict=False))
+
+
+def test_check_agreement_refuses_below_the_minimum():
+    check_agreement({"label_agreement": 0.995, "rows": 200}, 0.99)
+    with pytest.raises(ValueError, match="not saving it"):
+        check_agreement({"label_agreement": 0.98, "rows": 200}, 0.99)
+
+
+class _Fixed:
+    """A stub kind answering fixed probabilities per text, recording what it was asked."""
+
+    kind = "stub"
+
+    def __init__(self, table: dict[str, list[float]]) -> None:
+        self.table, self.asked = table, []
+
+    def predict_proba(self, texts):
+        self.asked.append(list(texts))
+        return np.array([self.table[t] for t in texts])
+
+
+def test_cascade_sends_only_unsure_listings_to_the_slow_model():
+    fast = _Fixed({"sure": [0.95, 0.05], "unsure": [0.6, 0.4], "edge": [0.8, 0.2]})
+    slow = _Fixed({"unsure": [0.1, 0.9], "edge": [0.3, 0.7]})
+    cascade = CascadeModel(fast, slow, cut=0.8)
+    proba = cascade.predict_proba(["sure", "unsure", "edge"])
+    assert slow.asked == [["unsure"]]  # "edge" sits exactly at the cut: the baseline keeps it
+    np.testing.assert_allclose(proba, [[0.95, 0.05], [0.1, 0.9], [0.8, 0.2]])
+    assert cascade.predict_proba([]).shape[0] == 0
+    with pytest.raises(ValueError):
+        CascadeModel(fast, slow, cut=1.5)
+
+
+def test_choose_cut_routes_the_fewest_listings_for_the_best_score():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, size=600)
+    confident = rng.random(600) < 0.7
+    fast = np.full((600, 3), 0.2)
+    # the fast model is right and sure on 70% of rows, wrong and unsure on the rest
+    fast[np.arange(600), np.where(confident, y, (y + 1) % 3)] = np.where(confident, 0.9, 0.5)
+    slow = np.full((600, 3), 0.1)
+    slow[np.arange(600), y] = 0.8
+    choice = choose_cut(fast, slow, y, max_routed=0.5)
+    assert choice["validation_macro_f1"] == pytest.approx(1.0)
+    assert choice["routed_validation"] == pytest.approx(1 - confident.mean(), abs=1e-5)
+    assert 0.5 < choice["cut"] <= 0.9
+    capped = choose_cut(fast, slow, y, max_routed=0.1)
+    assert capped["routed_validation"] <= 0.1

@@ -1,0 +1,157 @@
+"""``build_cascade``: join a baseline and a transformer bundle, the cut chosen on validation.
+
+For every candidate cut the validation listings whose baseline max-probability is below it
+go to the transformer. The chosen cut is the one sending the fewest listings to the
+transformer among those whose validation macro-F1 is within ``tolerance`` of the best, with
+at most ``max_routed`` of the listings routed (the throughput budget: the transformer is
+10–50 times slower than the baseline).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model.cascade import CascadeModel
+from model.classifier import Classifier
+from model.thresholds import choose_thresholds
+from training.transformer.card import render_card
+from training.transformer.metrics import macro_f1, split_metrics
+from training.transformer.pipeline import (
+    RUNTIME_PACKAGES,
+    class_ids,
+    read_dataset,
+    runtime_package_versions,
+)
+
+log = logging.getLogger(__name__)
+
+EVALUATE = ("test", "oot", "cross_market")
+
+
+def choose_cut(
+    fast: np.ndarray, slow: np.ndarray, y: np.ndarray, *, max_routed: float = 0.3,
+    tolerance: float = 0.002,
+) -> dict[str, Any]:
+    """The cut and its validation figures; see the module docstring for the rule."""
+    if not 0 <= max_routed <= 1:
+        raise ValueError(f"max_routed must be within [0, 1], got {max_routed}")
+    confidence = fast.max(axis=1)
+    candidates = np.unique(np.r_[0.0, np.quantile(confidence, np.linspace(0, 1, 101)),
+                                 np.linspace(0.3, 1.0, 71)])
+    fast_pred, slow_pred = fast.argmax(axis=1), slow.argmax(axis=1)
+    grid = []
+    for cut in candidates:
+        routed = confidence < cut
+        pred = np.where(routed, slow_pred, fast_pred)
+        grid.append((float(cut), float(routed.mean()), macro_f1(y, pred)))
+    allowed = [g for g in grid if g[1] <= max_routed] or [grid[0]]
+    best = max(g[2] for g in allowed)
+    cut, routed, score = min((g for g in allowed if g[2] >= best - tolerance),
+                             key=lambda g: (g[1], g[0]))
+    return {"cut": round(cut, 6), "routed_validation": round(routed, 5),
+            "validation_macro_f1": round(score, 5),
+            "baseline_validation_macro_f1": round(macro_f1(y, fast_pred), 5),
+            "transformer_validation_macro_f1": round(macro_f1(y, slow_pred), 5),
+            "max_routed": max_routed, "tolerance": tolerance}
+
+
+def build_cascade(
+    baseline_bundle: str | os.PathLike,
+    transformer_bundle: str | os.PathLike,
+    dataset_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    max_routed: float = 0.3,
+    tolerance: float = 0.002,
+) -> Path:
+    """Save a cascade bundle in ``out_dir``: cut and thresholds chosen on validation."""
+    fast_clf = Classifier.load(baseline_bundle)
+    slow_clf = Classifier.load(transformer_bundle)
+    if fast_clf.labels != slow_clf.labels:
+        raise ValueError(f"the bundles have different labels: {fast_clf.labels.names} vs "
+                         f"{slow_clf.labels.names}")
+    limits = {int(c.config["max_description_chars"]) for c in (fast_clf, slow_clf)}
+    if len(limits) != 1:
+        raise ValueError("the baseline and transformer read different text (max description "
+                         f"chars {sorted(limits)}); a cascade needs both to read the same")
+    labels = fast_clf.labels
+    limit = limits.pop()
+    labels_ds, info, frames = read_dataset(Path(dataset_dir), ["train", "validation", *EVALUATE])
+    if labels_ds != labels:
+        raise ValueError(f"the dataset's labels {labels_ds.names} differ from the models' "
+                         f"{labels.names}")
+
+    def texts(frame) -> list[str]:
+        if "title" in frame and "description" in frame:
+            return fast_clf.prepare(
+                {"title": t, "description": d if isinstance(d, str) else None}
+                for t, d in zip(frame["title"], frame["description"], strict=True)
+            )
+        return frame["text"].astype(str).tolist()
+
+    val = frames["validation"]
+    y_val = class_ids(val, labels, "validation")
+    val_texts = texts(val)
+    fast_val = fast_clf.predict_proba_texts(val_texts)
+    slow_val = slow_clf.predict_proba_texts(val_texts)
+    choice = choose_cut(fast_val, slow_val, y_val, max_routed=max_routed, tolerance=tolerance)
+    log.info("cascade cut %.4f routes %.1f%% of validation to the transformer (macro-F1 %.4f)",
+             choice["cut"], 100 * choice["routed_validation"], choice["validation_macro_f1"])
+    cascade = CascadeModel(fast_clf.model, slow_clf.model, choice["cut"])
+    proba_val = np.where(cascade.route(fast_val)[:, None], slow_val, fast_val)
+    thresholds = choose_thresholds(proba_val, y_val, labels)
+
+    metrics: dict[str, Any] = {"validation": split_metrics(
+        y_val, proba_val.argmax(axis=1), labels, val["market"].astype(str).tolist())}
+    for split in EVALUATE:
+        if split not in frames or frames[split].empty:
+            continue
+        frame = frames[split]
+        split_texts = texts(frame)
+        proba = fast_clf.predict_proba_texts(split_texts)
+        routed = cascade.route(proba)
+        if routed.any():
+            proba[routed] = slow_clf.predict_proba_texts(
+                [t for t, r in zip(split_texts, routed, strict=True) if r])
+        metrics[split] = split_metrics(class_ids(frame, labels, split), proba.argmax(axis=1),
+                                       labels, frame["market"].astype(str).tolist())
+        metrics[split]["routed"] = round(float(routed.mean()), 5)
+        log.info("%s: cascade macro-F1 %.4f", split, metrics[split]["macro_f1"])
+
+    now = dt.datetime.now(dt.UTC)
+    version = f"cascade-{now.strftime('%Y%m%d-%H%M%S')}"
+    dataset = {k: info.get(k) for k in ("name", "fingerprint", "policy", "splits")}
+    fast_needs = fast_clf.config.get("runtime_packages") or ["scikit-learn"]
+    config = {
+        "version": version, "created_at": now.isoformat(timespec="seconds"),
+        "max_description_chars": limit,
+        "runtime_packages": sorted(set(fast_needs) | set(RUNTIME_PACKAGES)),
+        "packages": {**fast_clf.config.get("packages", {}), **runtime_package_versions()},
+        "dataset": dataset, "metrics": metrics, "cascade": choice,
+        "parts": {"baseline": fast_clf.version, "transformer": slow_clf.version},
+    }
+    card = render_card(
+        title=f"contraband cascade model {version}",
+        summary=f"The baseline `{fast_clf.version}` answers listings it scores at least "
+                f"{choice['cut']:.3f} for one class; the transformer `{slow_clf.version}` "
+                "answers the rest.",
+        labels=labels, dataset=dataset, metrics=metrics,
+        training=[
+            f"cut {choice['cut']:.4f} chosen on validation: {choice['routed_validation']:.1%} "
+            f"of validation listings routed to the transformer (at most {max_routed:.0%} "
+            f"allowed); validation macro-F1 {choice['validation_macro_f1']:.4f} vs baseline "
+            f"{choice['baseline_validation_macro_f1']:.4f} and transformer "
+            f"{choice['transformer_validation_macro_f1']:.4f}",
+            "thresholds chosen on the cascade's validation scores",
+        ],
+    )
+    classifier = Classifier(cascade, labels, thresholds=thresholds, config=config)
+    path = classifier.save(Path(out_dir) / version, card=card)
+    log.info("saved %s", path)
+    return path

