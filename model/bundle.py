@@ -72,7 +72,7 @@ def finalise_bundle(directory: Path, config: Mapping[str, Any]) -> dict[str, Any
     files = {
         str(p.relative_to(directory)): sha256_file(p)
         for p in sorted(directory.rglob("*"))
-        if p.is_file() and p.name != CONFIG_FILE and not p.name.startswith(".")
+        if p.is_file() and p != directory / CONFIG_FILE and not p.name.startswith(".")
     }
     full = {**config, "format_version": FORMAT_VERSION, "files": files}
     full.setdefault("packages", package_versions())

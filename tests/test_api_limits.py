@@ -66,10 +66,11 @@ def test_validation_errors_name_the_field(client, body, field):
     assert field in fields(client.post("/v1/classify", json=body, headers=H))
 
 
-def test_neither_title_nor_listings_says_so(client):
-    r = client.post("/v1/classify", json={}, headers=H)
-    assert r.status_code == 422
-    assert "'title'" in r.json()["message"] and "'listings'" in r.json()["message"]
+def test_empty_or_mixed_forms_name_the_field(client):
+    assert fields(client.post("/v1/classify", json={}, headers=H)) == ["body.title"]
+    mixed = {"title": "a", "listings": [{"title": "b"}]}
+    r = client.post("/v1/classify", json=mixed, headers=H)
+    assert fields(r) == ["body.title"] and r.json()["fields"][0]["type"] == "extra_forbidden"
 
 
 def test_invalid_json_and_wrong_query_are_422(client):

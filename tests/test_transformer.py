@@ -38,7 +38,8 @@ def write_tiny_base(folder: Path) -> Path:
     BertTokenizer(vocab=str(vocab)).save_pretrained(folder)
     config = BertConfig(vocab_size=len(SPECIAL) + len(words), hidden_size=32,
                         num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                        max_position_embeddings=64)
+                        max_position_embeddings=64, hidden_dropout_prob=0.0,
+                        attention_probs_dropout_prob=0.0)
     import torch
 
     torch.manual_seed(0)
@@ -74,7 +75,7 @@ def tiny_options(base: Path, work_dir: Path, **overrides):
     from training.transformer import TransformerOptions
 
     settings = dict(base=str(base), work_dir=str(work_dir), max_length=32, batch_size=8,
-                    epochs=12, learning_rate=3e-3, warmup_ratio=0.0, eval_steps=30,
+                    epochs=20, learning_rate=2e-3, warmup_ratio=0.0, eval_steps=60,
                     checkpoint_steps=10, patience=50, progress=False, threads=1,
                     agreement_max_rows=200)
     settings.update(overrides)

@@ -1,9 +1,110 @@
-"""Training commands (filled in below)."""
+"""``contraband train`` and ``contraband evaluate``."""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+from pathlib import Path
+
+from data.dataset import dataset_dir
+
+MODEL_KINDS = ["baseline", "transformer", "cascade"]
+
+
+def _has_transformer_training() -> bool:
+    return importlib.util.find_spec("training.transformer") is not None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    return None
+    train = subparsers.add_parser(
+        "train",
+        help="train a model into a bundle",
+        description=(
+            "Train on the built dataset (`contraband data build` first). The bundle is saved "
+            "in the models folder ($CONTRABAND_MODELS or artifacts/models) and becomes the "
+            "default if there is none yet (see --set-default)."
+        ),
+    )
+    train.add_argument("--model", choices=MODEL_KINDS, default="baseline",
+                       help="model kind (default baseline)")
+    train.add_argument("--dataset", help="built dataset folder (default artifacts/data/default)")
+    train.add_argument("--models-dir", help="models folder")
+    train.add_argument("--name", help="bundle name (default KIND-YYYYmmdd-HHMMSS)")
+    train.add_argument("--extra-train", action="append", default=[], metavar="FILE",
+                       help="extra labelled rows (title, description, label), e.g. the output "
+                            "of `contraband feedback export`; repeatable")
+    default = train.add_mutually_exclusive_group()
+    default.add_argument("--set-default", dest="make_default", action="store_true",
+                         default=None, help="make the new bundle the default")
+    default.add_argument("--no-default", dest="make_default", action="store_false",
+                         help="never make the new bundle the default")
+    group = train.add_argument_group("baseline options")
+    group.add_argument("--C", type=float, default=0.5, help="SVM regularisation (default 0.5)")
+    group.add_argument("--min-df", type=int, default=2)
+    group.add_argument("--block-precision", type=float, default=0.95,
+                       help="validation precision each illicit class's block threshold "
+                            "must reach (default 0.95)")
+    group.add_argument("--review-recall", type=float, default=0.95,
+                       help="validation recall kept by the review threshold (default 0.95)")
+    if _has_transformer_training():
+        from training.transformer.options import add_transformer_arguments
+
+        add_transformer_arguments(train)
+    if "--seed" not in train._option_string_actions:  # shared with the transformer options
+        train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train.set_defaults(handler=_train)
+
+    evaluate = subparsers.add_parser(
+        "evaluate",
+        help="evaluate a bundle on validation, test and the out-of-domain splits",
+        description="Writes report.md, metrics.json, confusion-matrix and PR-curve PNGs.",
+    )
+    evaluate.add_argument("bundle", nargs="?", default="default",
+                          help="bundle name, path or kind (default: the default bundle)")
+    evaluate.add_argument("--dataset", help="built dataset folder")
+    evaluate.add_argument("--output", help="report folder (default artifacts/reports/VERSION)")
+    evaluate.add_argument("--splits", default="validation,test,oot,cross_market",
+                          help="comma-separated splits to evaluate")
+    evaluate.set_defaults(handler=_evaluate)
+
+
+def _train(args: argparse.Namespace) -> int:
+    dataset = dataset_dir(args.dataset)
+    extra = [Path(p) for p in args.extra_train]
+    if args.model == "baseline":
+        from training.baseline import BaselineOptions, train_baseline
+
+        options = BaselineOptions(C=args.C, min_df=args.min_df, seed=args.seed,
+                                  block_precision=args.block_precision,
+                                  review_recall=args.review_recall)
+        path = train_baseline(dataset, args.models_dir, options, extra=extra, name=args.name,
+                              make_default=args.make_default)
+    else:
+        if not _has_transformer_training():
+            raise ValueError(f"--model {args.model} needs the transformer training package")
+        from training.transformer_cli import train_from_args
+
+        path = train_from_args(args, dataset, extra)
+    from model import Classifier
+
+    metrics = Classifier.load(path).config.get("metrics", {})
+    print(f"bundle saved to {path}")
+    for split, m in metrics.items():
+        print(f"  {split:13s} macro-F1 {m['macro_f1']:.4f}  accuracy {m['accuracy']:.4f}  "
+              f"rows {m['rows']}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from training.evaluate import evaluate_bundle
+
+    splits = tuple(s.strip() for s in args.splits.split(",") if s.strip())
+    out, results = evaluate_bundle(args.bundle, dataset_dir(args.dataset),
+                                   Path(args.output) if args.output else None, splits)
+    for split, m in results.items():
+        per_class = "  ".join(
+            f"{n} {c['f1']:.3f}" for n, c in m["per_class"].items() if c["support"]
+        )
+        print(f"{split:13s} macro-F1 {m['macro_f1']:.4f}  ({per_class})")
+    print(f"report written to {out}/report.md")
+    return 0

@@ -16,6 +16,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from serve.api.schemas import FORM_TAGS
+
 log = logging.getLogger("contraband.api")
 
 _HTTP_CODES = {
@@ -74,8 +76,8 @@ def _validation_fields(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, st
     fields = []
     for err in errors:
         loc = list(err.get("loc", ()))
-        # pydantic reports a union or model_validator failure under an internal tag; drop it
-        loc = [p for p in loc if not (isinstance(p, str) and p.startswith("function-"))]
+        # drop the tag naming which request form (one listing / batch) was validated
+        loc = [p for p in loc if p not in FORM_TAGS]
         fields.append({
             "field": field_path(loc) or "body",
             "message": str(err.get("msg", "invalid value")),
@@ -104,8 +106,11 @@ async def _on_api_error(request: Request, exc: ApiError) -> JSONResponse:
 
 async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     code = _HTTP_CODES.get(exc.status_code, "error")
+    fields = None
+    if exc.status_code == 400 and "parsing the body" in str(exc.detail):
+        fields = [{"field": "body", "message": "not valid JSON in UTF-8", "type": "json_invalid"}]
     return JSONResponse(
-        error_body(request, code, str(exc.detail)), status_code=exc.status_code,
+        error_body(request, code, str(exc.detail), fields), status_code=exc.status_code,
         headers=getattr(exc, "headers", None),
     )
 

@@ -4,15 +4,53 @@ limits (batch size, text lengths) are both enforced and published in the OpenAPI
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+    create_model,
+)
 
 from serve.api.settings import Settings
 
 NON_BLANK = r"\S"  # at least one visible character
 CLASS_NAME = r"^[A-Za-z0-9_]{1,64}$"
 Decision = Literal["block", "review", "allow"]
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="path of the bad input, e.g. body.listings.3.title")
+    message: str
+    type: str
+
+
+class ErrorOut(BaseModel):
+    error: str = Field(description="machine-readable code, e.g. validation_error")
+    message: str
+    fields: list[FieldError] | None = None
+    request_id: str | None = None
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorOut, "description": description}
+
+
+# documented on every /v1 route (FastAPI adds no 422 schema of its own when one is given)
+COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _error("the body is not valid JSON or not UTF-8"),
+    401: _error("no API key, or an unknown one"),
+    403: _error("the API key lacks the role this route needs"),
+    413: _error("the body is larger than the configured limit"),
+    422: _error("invalid input; `fields` names each bad field"),
+    429: _error("the key's rate limit is exceeded; see the Retry-After header"),
+    503: _error("no model is loaded (yet)"),
+}
 
 
 class ExplanationWord(BaseModel):
@@ -56,7 +94,7 @@ class ThresholdPatch(BaseModel):
 
 class ThresholdsUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    thresholds: dict[str, ThresholdPatch] = Field(
+    thresholds: dict[Annotated[str, StringConstraints(pattern=CLASS_NAME)], ThresholdPatch] = Field(
         min_length=1, description="per illicit class; classes left out keep their thresholds"
     )
 
@@ -93,10 +131,23 @@ class ReloadOut(BaseModel):
     seconds: float
 
 
+# Tags of the two request forms; they contain a hyphen so they can never clash with a field
+# name, and the error handler drops them from field paths.
+ONE_LISTING, LISTING_BATCH = "one-listing", "listing-batch"
+FORM_TAGS = frozenset({ONE_LISTING, LISTING_BATCH})
+
+
+def _classify_form(value: Any) -> str:
+    has_listings = isinstance(value, dict) and "listings" in value
+    has_listings = has_listings or hasattr(value, "listings")
+    return LISTING_BATCH if has_listings else ONE_LISTING
+
+
 @dataclass(frozen=True)
 class RequestModels:
     listing: type[BaseModel]
-    classify: type[BaseModel]
+    batch: type[BaseModel]
+    classify: Any  # Annotated union of ``listing`` and ``batch``
     feedback: type[BaseModel]
 
 
@@ -106,34 +157,23 @@ def build_request_models(settings: Settings) -> RequestModels:
     text = {"pattern": NON_BLANK, "min_length": 1}
     title = (str, Field(max_length=settings.max_title_chars, **text,
                         description="the listing's title (required)"))
-    title_opt = (str | None, Field(None, max_length=settings.max_title_chars, **text,
-                                   description="one listing: its title"))
     description = (str | None, Field(None, max_length=settings.max_description_chars))
     ident = (str | None, Field(None, max_length=settings.max_id_chars,
                                description="your id, echoed in the result"))
     listing = create_model("Listing", __config__=forbid, title=title, description=description,
                            id=ident)
-
-    def one_form(self: Any) -> Any:
-        single = self.title is not None
-        if single == (self.listings is not None):
-            raise ValueError("send either 'title' (one listing) or 'listings' (a list), "
-                             "not both and not neither")
-        if not single and (self.description is not None or self.id is not None):
-            raise ValueError("with 'listings', 'description' and 'id' go inside each item")
-        return self
-
-    classify = create_model(
-        "ClassifyRequest",
-        __config__=forbid,
-        __validators__={"one_form": model_validator(mode="after")(one_form)},
-        title=title_opt,
-        description=description,
-        id=ident,
-        listings=(list[listing] | None, Field(  # type: ignore[valid-type]
-            None, min_length=1, max_length=settings.max_batch,
-            description=f"up to {settings.max_batch} listings")),
+    batch = create_model(
+        "ListingBatch", __config__=forbid,
+        listings=(list[listing], Field(  # type: ignore[valid-type]
+            min_length=1, max_length=settings.max_batch,
+            description=f"1 to {settings.max_batch} listings")),
     )
+    # A body with "listings" is a batch, anything else one listing: errors then come from
+    # the form the client meant, with plain field paths (body.listings.3.title).
+    classify = Annotated[
+        Annotated[listing, Tag(ONE_LISTING)] | Annotated[batch, Tag(LISTING_BATCH)],
+        Discriminator(_classify_form),
+    ]
     feedback = create_model(
         "Feedback",
         __config__=forbid,
@@ -145,4 +185,4 @@ def build_request_models(settings: Settings) -> RequestModels:
         label=(str, Field(pattern=CLASS_NAME, description="the true class")),
         note=(str | None, Field(None, max_length=settings.max_note_chars)),
     )
-    return RequestModels(listing, classify, feedback)
+    return RequestModels(listing, batch, classify, feedback)

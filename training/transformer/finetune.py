@@ -279,7 +279,8 @@ def fine_tune(
                 value = float(loss.detach())
                 running = value if math.isnan(running) else 0.98 * running + 0.02 * value
                 progress.update(1)
-                progress.set_postfix(loss=f"{running:.3f}", best_f1=f"{max(best_f1, 0):.3f}")
+                progress.set_postfix(loss=f"{running:.3f}", best_f1=f"{max(best_f1, 0):.3f}",
+                                     refresh=False)
                 if step % options.eval_steps == 0 and evaluate():
                     stopped_early = True
                     done = True

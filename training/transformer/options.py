@@ -89,8 +89,8 @@ class TransformerOptions:
     # thresholds, evaluation) may differ between the killed run and its resumption.
     TRAINING_KEYS = (
         "base", "input", "description_dropout", "max_length", "batch_size", "epochs",
-        "max_steps", "learning_rate", "weight_decay", "warmup_ratio", "cap_per_class", "negative_cap",
-        "class_weight_power", "eval_steps", "eval_cap_per_class", "seed",
+        "max_steps", "learning_rate", "weight_decay", "warmup_ratio", "cap_per_class",
+        "negative_cap", "class_weight_power", "eval_steps", "eval_cap_per_class", "seed",
     )
 
     def training_signature(self) -> dict[str, Any]:

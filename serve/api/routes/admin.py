@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from serve.api.schemas import ReloadOut
+from serve.api.schemas import COMMON_ERRORS, ReloadOut
 from serve.api.security import AdminCaller
 from serve.api.services import ServicesDep
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"])
+router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=COMMON_ERRORS)
 
 
 @router.post(

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Body, Query
 from model import Classifier, Listing, Prediction
 from model.explain import Explanation, explain
 from serve.api.routes.common import current_classifier
-from serve.api.schemas import ClassifyResponse, RequestModels
+from serve.api.schemas import COMMON_ERRORS, ClassifyResponse, RequestModels
 from serve.api.security import ClassifyCaller
 from serve.api.services import ServicesDep
 
@@ -30,7 +30,7 @@ def _explain_all(clf: Classifier, listings: list[Listing], predictions: list[Pre
 
 
 def build_router(models: RequestModels) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["classify"])
+    router = APIRouter(prefix="/v1", tags=["classify"], responses=COMMON_ERRORS)
     examples = {
         "one": {"value": {"title": "Glock 19 with 2 mags", "id": "L-1"}},
         "batch": {"value": {"listings": [
@@ -44,11 +44,6 @@ def build_router(models: RequestModels) -> APIRouter:
         "/classify",
         response_model=ClassifyResponse,
         summary="classify one listing or a list of listings",
-        responses={401: {"description": "no or unknown API key"},
-                   403: {"description": "the key lacks the classify role"},
-                   413: {"description": "body too large"},
-                   429: {"description": "rate limit; see Retry-After"},
-                   503: {"description": "no model loaded"}},
     )
     async def classify(
         body: classify_body,
@@ -60,7 +55,7 @@ def build_router(models: RequestModels) -> APIRouter:
                                            description="words per explanation")] = None,
     ) -> dict[str, Any]:
         current_classifier(services)  # 503 early when nothing is loaded
-        if body.listings is not None:
+        if hasattr(body, "listings"):
             listings = [Listing(x.title, x.description, x.id) for x in body.listings]
         else:
             listings = [Listing(body.title, body.description, body.id)]

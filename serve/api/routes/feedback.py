@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body
 
 from serve.api.errors import ApiError
 from serve.api.feedback import Verdict
-from serve.api.schemas import FeedbackOut, RequestModels
+from serve.api.schemas import COMMON_ERRORS, FeedbackOut, RequestModels
 from serve.api.security import FeedbackCaller
 from serve.api.services import ServicesDep
 
@@ -18,7 +18,7 @@ EXAMPLE = {"id": "L-1", "title": "garden hose 50ft", "label": "benign",
 
 
 def build_router(models: RequestModels) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["feedback"])
+    router = APIRouter(prefix="/v1", tags=["feedback"], responses=COMMON_ERRORS)
     feedback_body = Annotated[models.feedback,  # type: ignore[name-defined]
                               Body(openapi_examples={"verdict": {"value": EXAMPLE}})]
 

