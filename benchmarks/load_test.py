@@ -50,7 +50,7 @@ def tiny_bundle(directory: Path) -> Path:
 
     labels = LabelSet.from_names(["benign", "drugs", "weapons", "counterfeit", "stolen_data"])
     data = rows()
-    model = TfidfLinearModel(min_df=1, calibration_folds=2).fit(
+    model = TfidfLinearModel(calibration_folds=2).fit(
         [listing_text(t) for t, _ in data], np.array([labels.index(y) for _, y in data]))
     thresholds = {n: {"block": 0.6, "review": 0.3} for n in labels.illicit}
     clf = Classifier(model, labels, thresholds=thresholds, config={"version": "baseline-tiny"})

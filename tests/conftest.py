@@ -27,7 +27,7 @@ def tiny_classifier():
     data = rows()
     texts = [listing_text(t) for t, _ in data]
     y = np.array([labels.index(label) for _, label in data])
-    model = TfidfLinearModel(min_df=1, calibration_folds=2).fit(texts, y)
+    model = TfidfLinearModel(calibration_folds=2).fit(texts, y)
     thresholds = {n: {"block": 0.6, "review": 0.3} for n in labels.illicit}
     return Classifier(model, labels, thresholds=thresholds, config={"version": "baseline-test"})
 

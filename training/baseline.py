@@ -28,8 +28,7 @@ EVAL_SPLITS = ("validation", "test", "oot", "cross_market")
 @dataclass
 class BaselineOptions:
     C: float = 0.5
-    min_df: int = 2
-    max_features: int = 400_000
+    n_features: int = 2**19
     calibration_folds: int = 3
     block_precision: float = 0.95
     review_recall: float = 0.95
@@ -101,9 +100,10 @@ def train_baseline(
     log.info("training baseline on %d rows (%d extra)", len(train), len(extra_rows))
     started = time.perf_counter()
     model = TfidfLinearModel(
-        C=options.C, min_df=options.min_df, max_features=options.max_features,
+        C=options.C, n_features=options.n_features,
         calibration_folds=options.calibration_folds, random_state=options.seed,
-    ).fit(train["text"].tolist(), to_ids(train["label"], labels), groups=train["group"].tolist())
+    ).fit(train["text"].tolist(), to_ids(train["label"], labels),
+          groups=train["group"].tolist(), n_classes=len(labels))
     fit_seconds = time.perf_counter() - started
 
     created = dt.datetime.now(dt.UTC)
@@ -131,7 +131,7 @@ def train_baseline(
         {**classifier.bundle_config(), "dataset": {**classifier.config["dataset"],
                                                    "train_rows": len(train)}},
         labels,
-        "Word (1–2) and character (2–5) TF-IDF n-grams into a linear SVM with balanced class "
+        "Hashed word (1–2) and character (2–5) n-gram TF-IDF into a linear SVM with balanced class "
         "weights; sigmoid-calibrated on vendor-grouped folds.",
     )
     root = registry.models_dir(models_root)

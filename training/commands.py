@@ -40,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          help="never make the new bundle the default")
     group = train.add_argument_group("baseline options")
     group.add_argument("--C", type=float, default=0.5, help="SVM regularisation (default 0.5)")
-    group.add_argument("--min-df", type=int, default=2)
+    group.add_argument("--hash-bits", type=int, default=19,
+                       help="log2 of hashed features per block (default 19)")
     group.add_argument("--block-precision", type=float, default=0.95,
                        help="validation precision each illicit class's block threshold "
                             "must reach (default 0.95)")
@@ -74,7 +75,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.model == "baseline":
         from training.baseline import BaselineOptions, train_baseline
 
-        options = BaselineOptions(C=args.C, min_df=args.min_df, seed=args.seed,
+        options = BaselineOptions(C=args.C, n_features=2**args.hash_bits, seed=args.seed,
                                   block_precision=args.block_precision,
                                   review_recall=args.review_recall)
         path = train_baseline(dataset, args.models_dir, options, extra=extra, name=args.name,

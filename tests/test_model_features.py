@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.model_selection import StratifiedKFold
+from sklearn.svm import LinearSVC
+
+from model.baseline import TfidfLinearModel
+from model.features import CharNgramHasher, HashedTfidf, WordNgramHasher
+from model.text import listing_text
+from tests.fixtures import rows
+
+NAMES = ["benign", "drugs", "weapons", "counterfeit", "stolen_data"]
+
+
+def test_char_ngrams_are_counted_per_text():
+    matrix = CharNgramHasher((2, 5), 2**16).transform(["ab", "aaaa", ""])
+    # " ab ": 3 bigrams + 2 trigrams + 1 four-gram; " aaaa ": 5 + 4 + 3 + 2
+    assert matrix.sum(axis=1).A1.tolist() == [6, 14, 1]
+    assert matrix[1].max() == 3  # "aa" three times
+    assert matrix.has_canonical_format
+
+
+def test_word_ngrams_match_the_word_pattern():
+    hasher = WordNgramHasher((1, 2), 2**16)
+    matrix = hasher.transform(["Glock 19, 2 mags!", "glock 19 2 MAGS", "ünïcode wörd 😀 x", ""])
+    assert matrix.sum(axis=1).A1.tolist() == [7, 7, 5, 0]  # 4 words + 3 bigrams, 3 + 2, none
+    assert (matrix[0] != matrix[1]).nnz == 0  # case and punctuation do not matter
+    swapped = hasher.transform(["aa bb", "bb aa"])
+    assert (swapped[0] != swapped[1]).nnz == 2  # same unigrams, different bigram
+
+
+def test_hashing_is_deterministic_and_batch_independent():
+    texts = [listing_text(t) for t, _ in rows()]
+    features = HashedTfidf(n_features=2**16).fit(texts)
+    whole = features.transform(texts)
+    one_by_one = [features.transform([t]) for t in texts]
+    for i, row in enumerate(one_by_one):
+        assert (whole[i] != row).nnz == 0
+
+
+@pytest.mark.parametrize("bad", [1000, 3])
+def test_n_features_must_be_a_power_of_two(bad):
+    with pytest.raises(ValueError, match="power of two"):
+        CharNgramHasher((2, 3), bad)
+
+
+def test_compiled_probabilities_equal_scikit_learn():
+    data = rows()
+    texts = [listing_text(t) for t, _ in data]
+    y = np.array([NAMES.index(label) for _, label in data])
+    model = TfidfLinearModel(n_features=2**16, calibration_folds=2)
+    model.features_ = HashedTfidf(model.word_ngrams, model.char_ngrams, model.n_features)
+    features = model.features_.fit_transform(texts)
+    calibrated = CalibratedClassifierCV(
+        LinearSVC(C=model.C, class_weight="balanced", random_state=0), method="sigmoid",
+        cv=StratifiedKFold(2, shuffle=True, random_state=0),
+    ).fit(features, y)
+    model._compile(calibrated, len(NAMES))
+    probe = texts + ["something new entirely", "glock mdma rolex fullz"]
+    np.testing.assert_allclose(
+        model.predict_proba(probe), calibrated.predict_proba(model.features_.transform(probe)),
+        rtol=1e-5, atol=1e-6,
+    )
+
+
+def test_fit_refuses_missing_class():
+    with pytest.raises(ValueError, match="no rows of class"):
+        TfidfLinearModel().fit(["a b", "c d", "e f"], [0, 1, 1], n_classes=3)
+
+
+def test_token_contributions_point_at_the_evidence(tiny_classifier):
+    model = tiny_classifier.model
+    weapons = tiny_classifier.labels.index("weapons")
+    ranked = model.token_contributions("Glock pistol for the kitchen", weapons)
+    top_words = [w for w, _ in ranked[:2]]
+    assert "Glock" in top_words or "pistol" in top_words

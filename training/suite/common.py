@@ -1,0 +1,47 @@
+"""Small helpers every evaluation-suite section uses: listings from frames, sampling, scoring."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from model.labels import LabelSet
+from training.metrics import classification_metrics, to_ids
+
+
+def listings_of(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """``{"title", "description"}`` dicts for ``Classifier.prepare`` (missing bodies → None)."""
+    descriptions = frame["description"] if "description" in frame else [None] * len(frame)
+    return [
+        {"title": str(t), "description": d if isinstance(d, str) and d else None}
+        for t, d in zip(frame["title"], descriptions, strict=True)
+    ]
+
+
+def cap_per_class(frame: pd.DataFrame, per_class: int | None, seed: int,
+                  column: str = "label") -> pd.DataFrame:
+    """At most ``per_class`` rows of each value of ``column`` (all rows when None)."""
+    if per_class is None or frame.empty:
+        return frame
+    parts = [
+        group.sample(min(len(group), per_class), random_state=seed)
+        for _, group in frame.groupby(column, sort=True)
+    ]
+    return pd.concat(parts).sort_index()
+
+
+def score(y: np.ndarray, proba: np.ndarray, labels: LabelSet) -> dict[str, Any]:
+    """``classification_metrics`` without the confusion matrix (kept small for JSON)."""
+    metrics = classification_metrics(y, proba, labels)
+    metrics.pop("confusion_matrix")
+    return metrics
+
+
+def score_frame(proba: np.ndarray, frame: pd.DataFrame, labels: LabelSet) -> dict[str, Any]:
+    return score(to_ids(frame["label"], labels), proba, labels)
+
+
+def rounded(value: float, digits: int = 4) -> float:
+    return float(round(float(value), digits))
