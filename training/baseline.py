@@ -29,6 +29,7 @@ EVAL_SPLITS = ("validation", "test", "oot", "cross_market")
 class BaselineOptions:
     C: float = 0.5
     n_features: int = 2**19
+    max_per_class: int | None = None  # cap training rows per class (quick runs, tests)
     calibration_folds: int = 3
     block_precision: float = 0.95
     review_recall: float = 0.95
@@ -58,6 +59,16 @@ def read_extra_training(paths: list[Path], labels: LabelSet) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["text", "label", "group"]
     )
+
+
+def cap_per_class(frame: pd.DataFrame, cap: int, seed: int) -> pd.DataFrame:
+    """At most ``cap`` rows of each class, drawn reproducibly; row order kept."""
+    if cap < 1:
+        raise ValueError(f"max_per_class must be positive, got {cap}")
+    keep = frame.groupby("label", group_keys=False).apply(
+        lambda rows: rows.sample(min(cap, len(rows)), random_state=seed)
+    ).index
+    return frame.loc[sorted(keep)].reset_index(drop=True)
 
 
 def evaluate_splits(
@@ -94,6 +105,8 @@ def train_baseline(
     labels = labels_of(dataset)
     splits = load_splits(dataset, ["train", *EVAL_SPLITS])
     train = splits["train"][["text", "label", "group"]]
+    if options.max_per_class:
+        train = cap_per_class(train, options.max_per_class, options.seed)
     extra_rows = read_extra_training(list(extra), labels)
     if len(extra_rows):
         train = pd.concat([train, extra_rows], ignore_index=True)

@@ -47,6 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             "must reach (default 0.95)")
     group.add_argument("--review-recall", type=float, default=0.95,
                        help="validation recall kept by the review threshold (default 0.95)")
+    group.add_argument("--max-per-class", type=int, default=None,
+                       help="cap training rows per class (default: no cap)")
+    group.add_argument("--calibration-folds", type=int, default=3)
     if _has_transformer_training():
         from training.transformer.options import add_transformer_arguments
 
@@ -66,6 +69,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--output", help="report folder (default artifacts/reports/VERSION)")
     evaluate.add_argument("--splits", default="validation,test,oot,cross_market",
                           help="comma-separated splits to evaluate")
+    evaluate.add_argument("--suite", metavar="SECTIONS",
+                          help="run the evaluation suite instead: 'all' or comma-separated "
+                               "crossmarket, ablation, robustness, hard_negatives, "
+                               "calibration, explanations (writes report.html, suite.json)")
+    evaluate.add_argument("--compare", nargs=2, metavar=("A", "B"),
+                          help="put two suite runs (folders) or bundles side by side")
     evaluate.set_defaults(handler=_evaluate)
 
 
@@ -76,6 +85,8 @@ def _train(args: argparse.Namespace) -> int:
         from training.baseline import BaselineOptions, train_baseline
 
         options = BaselineOptions(C=args.C, n_features=2**args.hash_bits, seed=args.seed,
+                                  max_per_class=args.max_per_class,
+                                  calibration_folds=args.calibration_folds,
                                   block_precision=args.block_precision,
                                   review_recall=args.review_recall)
         path = train_baseline(dataset, args.models_dir, options, extra=extra, name=args.name,
@@ -97,6 +108,10 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    if args.suite or args.compare:
+        from training.suite.cli import run_from_args
+
+        return run_from_args(args)
     from training.evaluate import evaluate_bundle
 
     splits = tuple(s.strip() for s in args.splits.split(",") if s.strip())

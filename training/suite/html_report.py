@@ -36,7 +36,8 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]],
         cells = []
         for j, value in enumerate(row):
             flag = bad is not None and bad[i][j]
-            cells.append(f"<td{' class=\"bad\"' if flag else ''}>{_cell(value)}</td>")
+            opening = '<td class="bad">' if flag else "<td>"
+            cells.append(f"{opening}{_cell(value)}</td>")
         out.append("<tr>" + "".join(cells) + "</tr>")
     return "\n".join(out) + "</table>"
 

@@ -99,7 +99,8 @@ def robustness(r: dict[str, Any]) -> tuple[str, Figures]:
     for name, p in r["perturbations"].items():
         rows.append([name, p["macro_f1"], p["drop_points"], p["flip_rate"],
                      *[p["per_class_f1"].get(c) for c in classes]])
-        bad.append([False, False, p["drop_points"] > MAX_DROP_POINTS, *[False] * (1 + len(classes))])
+        bad.append([False, False, p["drop_points"] > MAX_DROP_POINTS,
+                    *[False] * (1 + len(classes))])
     demo = table(["perturbation", "perturbed demo text", "after normalisation"],
                  [[n, e["perturbed"], e["normalised"]] for n, e in r["examples"].items()])
     figures = {"robustness": plots.bars(
