@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "training.commands",
     "serve.api_commands",
     "serve.scan_commands",
+    "training.explain_commands",
 ]
 
 

@@ -17,7 +17,9 @@ def _table(frame: pd.DataFrame) -> str:
     return "\n".join([header, rule, *rows])
 
 
-def counts_table(splits: dict[str, pd.DataFrame], by: str, labels: list[str] | None) -> pd.DataFrame:
+def counts_table(
+    splits: dict[str, pd.DataFrame], by: str, labels: list[str] | None
+) -> pd.DataFrame:
     table = pd.DataFrame(
         {name: frame[by].value_counts() for name, frame in splits.items()}
     ).fillna(0).astype(int)

@@ -31,7 +31,8 @@ def clean_text(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
         index=frame.index, dtype=object,
     )
     empty = frame["title"].str.len() < 2
-    return frame.loc[~empty].reset_index(drop=True), {"empty or one-character title": int(empty.sum())}
+    dropped = {"empty or one-character title": int(empty.sum())}
+    return frame.loc[~empty].reset_index(drop=True), dropped
 
 
 def recover_vendors(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -90,4 +91,5 @@ def apply_policy(frame: pd.DataFrame, policy: LabelPolicy) -> tuple[pd.DataFrame
     frame = frame.copy()
     frame["label"] = pd.Series(labels, index=frame.index, dtype=object)
     frame["rule"] = rules
-    return frame.loc[frame["label"] != EXCLUDE].reset_index(drop=True), dict(sorted(dropped.items()))
+    kept = frame.loc[frame["label"] != EXCLUDE].reset_index(drop=True)
+    return kept, dict(sorted(dropped.items()))

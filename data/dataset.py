@@ -17,7 +17,7 @@ CARD_FILE = "README.md"
 
 
 def dataset_dir(override: str | os.PathLike | None = None) -> Path:
-    """The built dataset: ``override``, else ``$CONTRABAND_DATASET``, else artifacts/data/default."""
+    """The built dataset: ``override``, else ``$CONTRABAND_DATASET``, else the default."""
     return Path(override or os.environ.get("CONTRABAND_DATASET") or DEFAULT_DATASET_DIR)
 
 

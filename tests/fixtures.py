@@ -22,7 +22,8 @@ LISTINGS: dict[str, list[str]] = {
         "template", "fake US passport scan", "Louis Vuitton replica handbag",
         "counterfeit 20 USD bills pack", "Omega Seamaster replica 1:1", "fake ID card any state",
         "replica Gucci belt", "forged diploma any university", "Canada Goose jacket replica",
-        "fake 100 dollar bills high quality", "Ray Ban replica sunglasses", "novelty driver license",
+        "fake 100 dollar bills high quality", "Ray Ban replica sunglasses",
+        "novelty driver license",
     ],
     "stolen_data": [
         "Netflix premium account lifetime", "US fullz with SSN DOB", "track 1/2 dumps with pin",

@@ -24,11 +24,11 @@ def raw_frame() -> pd.DataFrame:
                                  CATEGORY[label]))
     rows += [
         # exact duplicate of a row above (same vendor, case and spacing differ)
-        ("agora-test", "agora", "darkweb", "2014-02-01", "vendor0", "5G  mdma CRYSTAL 84% pure lot 0",
-         None, "Drugs/Other"),
+        ("agora-test", "agora", "darkweb", "2014-02-01", "vendor0",
+         "5G  mdma CRYSTAL 84% pure lot 0", None, "Drugs/Other"),
         # near duplicate from another vendor
-        ("agora-test", "agora", "darkweb", "2014-02-01", "other", "5g MDMA crystal - 84% pure, lot 0",
-         None, "Drugs/Other"),
+        ("agora-test", "agora", "darkweb", "2014-02-01", "other",
+         "5g MDMA crystal - 84% pure, lot 0", None, "Drugs/Other"),
         # excluded by policy
         ("agora-test", "agora", "darkweb", "2014-01-01", "v9", "glass pipe", None,
          "Drug paraphernalia/Pipes"),

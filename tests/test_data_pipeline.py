@@ -45,8 +45,9 @@ def test_prepare_reports_every_dropped_row():
     assert kept == book["rows_kept"]
     assert kept + dropped == len(raw)
     assert book["dropped"]["clean"]["empty or one-character title"] == 1
-    assert book["dropped"]["de-duplication"]["exact duplicate (same title, same vendor or shop)"] >= 1
-    assert book["dropped"]["de-duplication"]["near-identical title across vendors/shops"] >= 1
+    dedup = book["dropped"]["de-duplication"]
+    assert dedup["exact duplicate (same title, same vendor or shop)"] >= 1
+    assert dedup["near-identical title across vendors/shops"] >= 1
 
 
 def test_no_vendor_or_cluster_in_two_splits_and_oot_held_out():

@@ -51,7 +51,7 @@ def test_other_sklearn_version_is_refused(tiny_classifier, tmp_path):
     config = json.loads((path / CONFIG_FILE).read_text())
     config["packages"]["scikit-learn"] = "0.1.0"
     (path / CONFIG_FILE).write_text(json.dumps(config))
-    with pytest.raises(BundleError, match="scikit-learn 0.1.0"):
+    with pytest.raises(BundleError, match=r"scikit-learn 0\.1\.0"):
         Classifier.load(path)
 
 

@@ -56,7 +56,7 @@ def test_compiled_probabilities_equal_scikit_learn():
         cv=StratifiedKFold(2, shuffle=True, random_state=0),
     ).fit(features, y)
     model._compile(calibrated, len(NAMES))
-    probe = texts + ["something new entirely", "glock mdma rolex fullz"]
+    probe = [*texts, "something new entirely", "glock mdma rolex fullz"]
     np.testing.assert_allclose(
         model.predict_proba(probe), calibrated.predict_proba(model.features_.transform(probe)),
         rtol=1e-5, atol=1e-6,

@@ -33,6 +33,8 @@ class BaselineOptions:
     calibration_folds: int = 3
     block_precision: float = 0.95
     review_recall: float = 0.95
+    block_floor: float = 0.5
+    review_floor: float = 0.2
     seed: int = 0
 
 
@@ -127,6 +129,7 @@ def train_baseline(
     classifier.thresholds = choose_thresholds(
         val_proba, to_ids(validation["label"], labels), labels,
         block_precision=options.block_precision, review_recall=options.review_recall,
+        block_floor=options.block_floor, review_floor=options.review_floor,
     )
     results, _ = evaluate_splits(classifier, {s: splits[s] for s in EVAL_SPLITS})
     classifier.config.update(
@@ -138,7 +141,9 @@ def train_baseline(
         training={"options": asdict(options), "fit_seconds": round(fit_seconds, 1),
                   "extra_files": [str(p) for p in extra]},
         threshold_targets={"block_precision": options.block_precision,
-                           "review_recall": options.review_recall},
+                           "review_recall": options.review_recall,
+                           "block_floor": options.block_floor,
+                           "review_floor": options.review_floor},
     )
     card = render_model_card(
         {**classifier.bundle_config(), "dataset": {**classifier.config["dataset"],

@@ -1,0 +1,110 @@
+"""Each obfuscation does what it says, is reproducible, and normalisation undoes what it can."""
+
+import random
+
+import pandas as pd
+import pytest
+
+from model.text import normalise
+from training.augment import AUGMENTATIONS, augment_training_rows
+from training.suite import perturb
+from training.suite.perturb import PERTURBATIONS, perturb_listing
+
+TEXT = "Cocaine 1g 90% pure, stealth shipping worldwide"
+
+
+def run(name: str, text: str = TEXT, seed: int = 0) -> str:
+    return PERTURBATIONS[name](text, random.Random(seed))
+
+
+@pytest.mark.parametrize("name", sorted(PERTURBATIONS))
+def test_every_perturbation_changes_text_and_is_seeded(name):
+    assert run(name) != TEXT
+    assert run(name, seed=3) == run(name, seed=3)
+
+
+def test_homoglyph_table_round_trips_through_normalise():
+    for latin, lookalikes in perturb.HOMOGLYPHS.items():
+        for char in lookalikes:
+            assert normalise(f"x{char}x") == f"x{latin}x", (latin, hex(ord(char)))
+
+
+def test_homoglyph_text_normalises_back_and_uses_other_scripts():
+    text = run("homoglyphs")
+    assert not text.isascii()
+    assert normalise(text) == normalise(TEXT)
+
+
+def test_zero_width_is_invisible_after_normalise():
+    text = run("zero_width")
+    assert any(c in text for c in perturb.ZERO_WIDTH)
+    assert normalise(text) == TEXT
+
+
+@pytest.mark.parametrize("spaced", ["c o k e", "c.o.k.e", "c-o-k-e", "c_o_k_e", "c*o*k*e"])
+def test_spelled_out_words_are_joined(spaced):
+    assert normalise(f"pure {spaced}  1g") == "pure coke 1g"
+
+
+def test_spacing_perturbation_normalises_back():
+    text = "Cocaine pure stealth shipping"
+    for seed in range(20):
+        assert normalise(run("spacing", text, seed)) == text
+
+
+def test_short_abbreviations_and_numbers_are_not_joined():
+    assert normalise("U.S. size 1.5 g") == "U.S. size 1.5 g"
+    assert normalise("AK-47 and 9 mm") == "AK-47 and 9 mm"
+
+
+def test_leetspeak_inside_words_is_undone_but_codes_are_kept():
+    assert normalise("c0ca1ne and w33d, x4n4x") == "cocaine and weed, xanax"
+    for kept in ("4-MMC", "2C-B", "MP3 player", "ak47", "B12 vitamin", "4x4 truck"):
+        assert normalise(kept) == kept
+
+
+def test_leetspeak_uses_leet_characters():
+    text = run("leetspeak", "cocaine ecstasy")
+    assert any(c in text for c in "0134579@$")
+
+
+def test_decoration_is_stripped():
+    text = run("decoration", "MDMA crystal")
+    assert text != "MDMA crystal"
+    assert normalise("★★ MDMA 🔥 crystal ★★") == "MDMA crystal"
+    assert normalise("【MDMA】 ✅") == "MDMA"
+
+
+def test_case_typos_and_boilerplate():
+    assert run("case").lower() == TEXT.lower()
+    typo = run("typos")
+    assert typo != TEXT and abs(len(typo) - len(TEXT)) <= 10
+    assert TEXT in run("boilerplate")
+
+
+def test_perturb_listing_keeps_missing_description_and_frames_title_only():
+    rng = random.Random(0)
+    assert perturb_listing("Glock 19", None, "leetspeak", rng)[1] is None
+    title, body = perturb_listing("Glock 19", "two mags", "boilerplate", rng)
+    assert body == "two mags" and title != "Glock 19"
+    with pytest.raises(ValueError, match="unknown perturbation"):
+        perturb_listing("x", None, "rot13", rng)
+
+
+def test_augmentation_rows_keep_label_and_group():
+    frame = pd.DataFrame({
+        "text": [f"listing number {i} | some description" for i in range(50)],
+        "label": ["drugs", "benign"] * 25,
+        "group": [f"g{i}" for i in range(50)],
+    })
+    extra = augment_training_rows(frame, seed=1, fraction=0.4)
+    assert len(extra) == 20 and list(extra.columns) == ["text", "label", "group"]
+    source = dict(zip(frame["group"], frame["label"], strict=True))
+    assert all(source[g] == label for g, label in zip(extra["group"], extra["label"],
+                                                      strict=True))
+    assert not set(extra["text"]) & set(frame["text"])
+    assert extra.equals(augment_training_rows(frame, seed=1, fraction=0.4))
+    assert augment_training_rows(frame, seed=1, fraction=0.0).empty
+    assert len(AUGMENTATIONS) == len(set(AUGMENTATIONS))
+    with pytest.raises(ValueError, match="columns"):
+        augment_training_rows(frame[["text"]], seed=0, fraction=0.1)

@@ -1,0 +1,68 @@
+"""Training-time augmentation: obfuscated copies of training rows.
+
+``model.text.normalise`` undoes what can be undone without guessing (invisible characters,
+look-alike letters, spelled-out words, decoration, leetspeak inside words). The rest —
+typos, leetspeak at word edges, boilerplate — the model has to learn to see through, so a
+share of the training rows is copied with one perturbation from
+``training.suite.perturb`` each.
+
+    extra = augment_training_rows(train[["text", "label", "group"]], seed=0, fraction=0.2)
+    train = pd.concat([train, extra], ignore_index=True)
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pandas as pd
+
+from model.text import SEPARATOR, normalise
+from training.suite.perturb import PERTURBATIONS
+
+# Perturbations worth training on. Case is left out: the vectorisers lower-case anyway.
+AUGMENTATIONS = ("leetspeak", "homoglyphs", "zero_width", "spacing", "decoration", "typos",
+                 "boilerplate")
+
+
+def augment_text(text: str, name: str, rng: random.Random) -> str:
+    """Perturb a prepared text (``title | description``) and prepare it again.
+
+    Framing perturbations (decoration, boilerplate) go on the title only, as at test time.
+    """
+    fn = PERTURBATIONS[name]
+    title, sep, body = text.partition(SEPARATOR)
+    title = fn(title, rng)
+    if body and name not in ("decoration", "boilerplate"):
+        body = fn(body, rng)
+    title = normalise(title)
+    return f"{title}{sep}{normalise(body)}" if sep else title
+
+
+def augment_training_rows(frame: pd.DataFrame, seed: int, fraction: float) -> pd.DataFrame:
+    """EXTRA rows: ``round(fraction × len(frame))`` perturbed copies of random rows.
+
+    ``frame`` needs columns text (prepared), label and group; each copy keeps its source
+    row's label and group, so a grouped split or grouped calibration fold never separates a
+    listing from its copy. Perturbations are dealt round-robin over a shuffled sample, so
+    every kind is equally represented. Returns columns text, label, group.
+    """
+    missing = {"text", "label", "group"} - set(frame.columns)
+    if missing:
+        raise ValueError(f"augmentation needs columns {sorted(missing)}")
+    if not 0.0 <= fraction <= 10.0:
+        raise ValueError(f"augmentation fraction must be within [0, 10], got {fraction}")
+    n = round(fraction * len(frame))
+    if n == 0 or frame.empty:
+        return pd.DataFrame({"text": pd.Series(dtype=str), "label": pd.Series(dtype=str),
+                             "group": pd.Series(dtype=str)})
+    picks = np.random.default_rng(seed).choice(len(frame), size=n, replace=n > len(frame))
+    texts, labels, groups = [], [], []
+    source = frame.reset_index(drop=True)
+    for k, i in enumerate(picks):
+        name = AUGMENTATIONS[k % len(AUGMENTATIONS)]
+        rng = random.Random(f"{seed}:augment:{k}")
+        texts.append(augment_text(str(source.at[i, "text"]), name, rng))
+        labels.append(source.at[i, "label"])
+        groups.append(source.at[i, "group"])
+    return pd.DataFrame({"text": texts, "label": labels, "group": groups})
