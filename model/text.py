@@ -3,7 +3,8 @@
 Every path that turns a listing into model input goes through :func:`listing_text`, so a
 model sees the same text at training and at prediction time. Normalisation undoes what can
 be undone without guessing: HTML remnants, mojibake, Unicode compatibility forms, zero-width
-characters, look-alike letters from other scripts, and whitespace.
+characters, look-alike letters from other scripts, decoration symbols and emoji, words
+spelled out letter by letter, leetspeak digits inside words, and whitespace.
 """
 
 from __future__ import annotations
@@ -20,11 +21,28 @@ _INVISIBLE = dict.fromkeys(
     None,
 )
 
-# Cyrillic and Greek letters that look like Latin ones (the common homoglyph attack set).
+# Cyrillic, Greek, Armenian and IPA letters that look like Latin ones (the common
+# homoglyph attack set). NFKC has already turned lunate sigma ϲ into ς by then.
 _HOMOGLYPHS = str.maketrans(
-    "АВЕЅІЈКМНОРСТУХаеһіјорсѕухԁԛԝѵӏΑΒΕΖΗΙΚΜΝΟΡΤΥΧαβεικνορτυχ",
-    "ABESIJKMHOPCTYXaehijopcsyxdqwvlABEZHIKMNOPTYXaBeiKvopTuX",
+    "АВЕЅІЈКМНОРСТУХаеһіјорсѕухԁԛԝѵӏΑΒΕΖΗΙΚΜΝΟΡΤΥΧαβεικνορτυχςɑɡıօոսʏ",
+    "ABESIJKMHOPCTYXaehijopcsyxdqwvlABEZHIKMNOPTYXaBeiKvopTuXcagionuy",
 )
+
+# Symbols used as decoration ("★★ MDMA ★★", emoji): arrows, technical symbols, box
+# drawing, geometric shapes, dingbats, CJK brackets, emoji and variation selectors.
+_DECORATION = re.compile(
+    "[\u2190-\u21ff\u2300-\u23ff\u2500-\u27bf\u2b00-\u2bff\u3008-\u3011"
+    "\ufe0e\ufe0f\U0001f000-\U0001faff]+"
+)
+
+# A word spelled out letter by letter with one repeated separator: "c o k e", "c.o.k.e",
+# "M-D-M-A" (three letters or more, so "U.S" and "e.g" stay as they are).
+_SPELLED = re.compile(r"(?<![^\W\d_])[^\W\d_]([ ._*\-])(?:[^\W\d_]\1)+[^\W\d_](?![^\W\d_])")
+
+# Leetspeak inside a word: digits between letters read as the letters they imitate
+# ("c0ca1ne", "w33d"); digits at a word's edge ("4-MMC", "MP3", "ak47") are left alone.
+_LEET = re.compile(r"(?<=[A-Za-z])[013457]+(?=[A-Za-z])")
+_LEET_LETTERS = str.maketrans("013457", "oieast")
 
 _TAG = re.compile(r"<[^>]{0,200}>")
 _SPACE = re.compile(r"\s+")
@@ -53,7 +71,18 @@ def normalise(text: str) -> str:
     if not text.isascii():
         text = unicodedata.normalize("NFKC", text)
         text = text.translate(_INVISIBLE).translate(_HOMOGLYPHS)
+        text = _DECORATION.sub(" ", text)
+    text = _SPELLED.sub(_join_spelled, text)
+    text = _LEET.sub(_unleet, text)
     return _SPACE.sub(" ", text).strip()
+
+
+def _join_spelled(match: re.Match[str]) -> str:
+    return match.group().replace(match.group(1), "")
+
+
+def _unleet(match: re.Match[str]) -> str:
+    return match.group().translate(_LEET_LETTERS)
 
 
 DEFAULT_MAX_DESCRIPTION_CHARS = 400

@@ -20,9 +20,11 @@ import pandas as pd
 from model.text import SEPARATOR, normalise
 from training.suite.perturb import PERTURBATIONS
 
-# Perturbations worth training on. Case is left out: the vectorisers lower-case anyway.
-AUGMENTATIONS = ("leetspeak", "homoglyphs", "zero_width", "spacing", "decoration", "typos",
-                 "boilerplate")
+# Perturbations worth training on: the ones normalisation cannot (fully) undo. Homoglyphs,
+# zero-width characters and spelled-out words normalise back to the original text, and the
+# vectorisers lower-case, so copies made with those would only duplicate rows.
+AUGMENTATIONS = ("leetspeak", "typos", "boilerplate", "decoration")
+_ATTEMPTS = 3
 
 
 def augment_text(text: str, name: str, rng: random.Random) -> str:
@@ -40,12 +42,14 @@ def augment_text(text: str, name: str, rng: random.Random) -> str:
 
 
 def augment_training_rows(frame: pd.DataFrame, seed: int, fraction: float) -> pd.DataFrame:
-    """EXTRA rows: ``round(fraction × len(frame))`` perturbed copies of random rows.
+    """EXTRA rows: about ``round(fraction × len(frame))`` perturbed copies of random rows.
 
     ``frame`` needs columns text (prepared), label and group; each copy keeps its source
     row's label and group, so a grouped split or grouped calibration fold never separates a
     listing from its copy. Perturbations are dealt round-robin over a shuffled sample, so
-    every kind is equally represented. Returns columns text, label, group.
+    every kind is equally represented; a copy that normalises back to its source text is
+    re-drawn with the next seed (up to a few times) and dropped if it still does, so no row
+    is merely duplicated. Returns columns text, label, group.
     """
     missing = {"text", "label", "group"} - set(frame.columns)
     if missing:
@@ -61,8 +65,14 @@ def augment_training_rows(frame: pd.DataFrame, seed: int, fraction: float) -> pd
     source = frame.reset_index(drop=True)
     for k, i in enumerate(picks):
         name = AUGMENTATIONS[k % len(AUGMENTATIONS)]
-        rng = random.Random(f"{seed}:augment:{k}")
-        texts.append(augment_text(str(source.at[i, "text"]), name, rng))
+        original = str(source.at[i, "text"])
+        for attempt in range(_ATTEMPTS):
+            text = augment_text(original, name, random.Random(f"{seed}:augment:{k}:{attempt}"))
+            if text != original:
+                break
+        else:
+            continue
+        texts.append(text)
         labels.append(source.at[i, "label"])
         groups.append(source.at[i, "group"])
     return pd.DataFrame({"text": texts, "label": labels, "group": groups})

@@ -77,7 +77,10 @@ def plot_pr_curves(
     ax.set_ylabel("precision")
     ax.set_ylim(0, 1.02)
     ax.set_title(title)
-    ax.legend(loc="lower left")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="lower left")
+    else:
+        ax.text(0.5, 0.5, "no illicit rows in this split", ha="center", transform=ax.transAxes)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -1,0 +1,68 @@
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from data.build import build
+from model import Classifier, registry
+from training.baseline import BaselineOptions, cap_per_class, train_baseline
+from training.evaluate import evaluate_bundle
+from tests.raw_fixture import raw_frame
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("fixture-data")
+    (root / "tables").mkdir()
+    raw_frame().drop(columns=["label"]).to_parquet(root / "tables" / "fixture.parquet")
+    build(root / "tables", root / "dataset")
+    return root / "dataset"
+
+
+def test_train_saves_a_described_default_bundle(dataset: Path, tmp_path: Path):
+    feedback = tmp_path / "feedback.csv"
+    feedback.write_text("title,description,label\nbrand new rifle scope mount,,weapons\n")
+    options = BaselineOptions(calibration_folds=2, n_features=2**16)
+    path = train_baseline(dataset, tmp_path / "models", options, extra=[feedback])
+    assert registry.default_name(tmp_path / "models") == path.name
+    clf = Classifier.load(path)
+    config = clf.config
+    info = json.loads((dataset / "dataset_info.json").read_text())
+    assert config["dataset"]["fingerprint"] == info["fingerprint"]
+    assert config["dataset"]["extra_rows"] == 1
+    assert config["policy"]["sha256"] == info["policy"]["sha256"]
+    assert set(config["metrics"]) >= {"validation", "test"}
+    assert set(config["thresholds"]) == {"drugs", "weapons", "counterfeit", "stolen_data"}
+    card = (path / "README.md").read_text()
+    assert "## Intended use" in card and "## Limitations" in card
+    # a second run does not steal the default
+    second = train_baseline(dataset, tmp_path / "models", options, name="second")
+    assert registry.default_name(tmp_path / "models") == path.name
+    assert second.name == "second"
+
+
+def test_extra_training_rows_with_unknown_label_are_refused(dataset: Path, tmp_path: Path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("title,label\nsomething,malware\n")
+    with pytest.raises(ValueError, match="malware"):
+        train_baseline(dataset, tmp_path / "models", BaselineOptions(calibration_folds=2),
+                       extra=[bad])
+
+
+def test_evaluate_writes_markdown_json_and_plots(dataset: Path, tmp_path: Path):
+    path = train_baseline(dataset, tmp_path / "models",
+                          BaselineOptions(calibration_folds=2, n_features=2**16))
+    out, results = evaluate_bundle(str(path), dataset, tmp_path / "report")
+    assert {"validation", "test", "oot", "cross_market"} >= set(results)
+    assert (out / "report.md").read_text().count("| macro-F1 |") == 1
+    assert json.loads((out / "metrics.json").read_text()).keys() == results.keys()
+    assert (out / "confusion_test.png").stat().st_size > 1000
+    assert (out / "pr_test.png").stat().st_size > 1000
+
+
+def test_cap_per_class_is_reproducible():
+    frame = pd.DataFrame({"label": ["a"] * 10 + ["b"] * 3, "text": [str(i) for i in range(13)]})
+    capped = cap_per_class(frame, 4, seed=1)
+    assert capped["label"].value_counts().to_dict() == {"a": 4, "b": 3}
+    assert capped.equals(cap_per_class(frame, 4, seed=1))
