@@ -37,11 +37,11 @@ _DECORATION = re.compile(
 
 # A word spelled out letter by letter with one repeated separator: "c o k e", "c.o.k.e",
 # "M-D-M-A" (three letters or more, so "U.S" and "e.g" stay as they are).
-_SPELLED = re.compile(r"(?<![^\W\d_])[^\W\d_]([ ._*\-])(?:[^\W\d_]\1)+[^\W\d_](?![^\W\d_])")
+_SPELLED = re.compile(r"\b[^\W\d_]([ ._*\-])(?:[^\W\d_]\1)+[^\W\d_]\b")
 
 # Leetspeak inside a word: digits between letters read as the letters they imitate
 # ("c0ca1ne", "w33d"); digits at a word's edge ("4-MMC", "MP3", "ak47") are left alone.
-_LEET = re.compile(r"(?<=[A-Za-z])[013457]+(?=[A-Za-z])")
+_LEET = re.compile(r"[A-Za-z][013457]+(?=[A-Za-z])")
 _LEET_LETTERS = str.maketrans("013457", "oieast")
 
 _TAG = re.compile(r"<[^>]{0,200}>")
@@ -82,7 +82,8 @@ def _join_spelled(match: re.Match[str]) -> str:
 
 
 def _unleet(match: re.Match[str]) -> str:
-    return match.group().translate(_LEET_LETTERS)
+    found = match.group()
+    return found[0] + found[1:].translate(_LEET_LETTERS)
 
 
 DEFAULT_MAX_DESCRIPTION_CHARS = 400

@@ -3,7 +3,9 @@
 The graph is exported with the TorchScript exporter (``dynamo=False``: the dynamo exporter
 needs ``onnxscript``, a dependency we do not carry) with dynamic batch and sequence axes,
 then quantised with ``onnxruntime.quantization.quantize_dynamic`` (int8 weights, activations
-quantised on the fly). The export folder is exactly what ``model.transformer`` serves.
+quantised on the fly). Weights are quantised per output channel: per tensor, the first real
+MiniLM run agreed with its fp32 model on only 98.1% of validation labels (per channel: 99.3%).
+The export folder is exactly what ``model.transformer`` serves.
 """
 
 from __future__ import annotations
@@ -78,7 +80,8 @@ def export_int8(
         )
     logging.disable(logging.WARNING)  # quantize_dynamic logs each tensor on the root logger
     try:
-        quantize_dynamic(str(fp32), str(folder / ONNX_FILE), weight_type=QuantType.QInt8)
+        quantize_dynamic(str(fp32), str(folder / ONNX_FILE), weight_type=QuantType.QInt8,
+                         per_channel=True)
     finally:
         logging.disable(logging.NOTSET)
     model.config.save_pretrained(folder)
@@ -87,7 +90,7 @@ def export_int8(
         (folder / stray).unlink(missing_ok=True)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     runtime = {"max_length": max_length, "batch_size": batch_size, "pad_id": int(pad_id),
-               "opset": OPSET, "quantisation": "dynamic int8 (QInt8 weights)"}
+               "opset": OPSET, "quantisation": "dynamic int8 (QInt8 weights, per channel)"}
     (folder / RUNTIME_FILE).write_text(json.dumps(runtime, indent=2) + "\n", encoding="utf-8")
     log.info("exported %s (%.1f MB)", folder / ONNX_FILE,
              (folder / ONNX_FILE).stat().st_size / 1e6)

@@ -1,0 +1,166 @@
+"""The evaluation suite's pieces on tiny fixtures: transfer matrix, folds, calibration, ..."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from model import LabelSet
+from tests.suite_support import LABELS, tiny_rows
+from training.metrics import to_ids
+from training.suite import calibration, crossmarket, hard_negatives
+from training.suite.fastfit import FoldModel, RetrainConfig
+from training.suite.robustness import perturbed_listings, robustness_suite
+
+LABEL_SET = LabelSet.from_names(LABELS)
+TINY = RetrainConfig(per_class=100, test_per_class=100, min_test_rows=3, min_market_rows=5,
+                     hash_bits=12)
+
+
+def test_fold_model_predicts_every_class_even_when_trained_on_two():
+    rows = tiny_rows()
+    rows = rows[rows["label"].isin(["benign", "drugs"])]
+    model = FoldModel(TINY, len(LABELS)).fit(rows["text"].tolist(),
+                                             to_ids(rows["label"], LABEL_SET),
+                                             rows["group"].tolist())
+    proba = model.predict_proba(["Cocaine 1g 90% pure", "garden hose 50ft"])
+    assert proba.shape == (2, 5)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert (proba[:, 2:] == 0).all()
+    assert proba[0].argmax() == 1 and proba[1].argmax() == 0
+
+
+def test_fold_model_refuses_one_class():
+    with pytest.raises(ValueError, match="two classes"):
+        FoldModel(TINY, 5).fit(["a b", "c d"], np.array([1, 1]))
+
+
+def test_transfer_matrix_on_tiny_markets():
+    rows = tiny_rows()
+    darknet = rows[rows["kind"] == "darkweb"]
+    shops = rows[rows["kind"] == "surface"]
+    background_train = shops[shops["market"] != "shopc"]
+    background_test = shops[shops["market"] == "shopc"]
+    result = crossmarket.transfer_matrix(darknet, background_train, background_test,
+                                         LABEL_SET, TINY, shops=background_test)
+    assert result["train_markets"] == ["alpha", "beta", "gamma"]
+    assert result["test_markets"] == ["alpha", "beta", "gamma", "held-out shops"]
+    matrix = np.array(result["matrix"], dtype=float)
+    assert matrix.shape == (3, 4)
+    assert ((matrix >= 0) & (matrix <= 1)).all()
+    # alpha sells no counterfeit, so a model trained on it can never get beta's counterfeit
+    # right: at most 2 of beta's 3 classes (drugs, benign) can score.
+    alpha, beta = 0, 1
+    assert matrix[alpha, beta] <= 2 / 3 + 1e-9
+    # each market's held-out vendors are never in its own training half
+    assert all(result["test_rows"][m] > 0 and result["train_rows"][m] > 0
+               for m in result["train_markets"])
+
+
+def test_leave_one_market_out_drops_the_market(tiny_classifier):
+    rows = tiny_rows()
+    frames = {"train": rows[rows["market"] != "shopc"],
+              "test": rows[rows["market"].isin(["alpha", "beta"])],
+              "cross_market": rows[rows["market"] == "shopc"]}
+    result = crossmarket.leave_one_market_out(frames["train"], frames, LABEL_SET, TINY)
+    folds = result["folds"]
+    assert set(folds) == {"alpha", "beta", "shopc"}
+    assert folds["alpha"]["in_training_split"] and not folds["shopc"]["in_training_split"]
+    # shopc was never trained on: left out and reference are the same model
+    assert folds["shopc"]["left_out"] == folds["shopc"]["reference"]
+    # without alpha no weapons remain: alpha's weapons rows cannot be recognised
+    assert folds["alpha"]["left_out"]["macro_f1"] < folds["alpha"]["reference"]["macro_f1"]
+
+
+def test_ece_is_zero_when_calibrated_and_large_when_not():
+    rng = np.random.default_rng(0)
+    scores = rng.uniform(size=20000)
+    truth = (rng.uniform(size=20000) < scores).astype(float)
+    assert calibration.reliability(scores, truth)["ece"] < 0.02
+    assert calibration.reliability(scores ** 4, truth)["ece"] > 0.15
+    bins = calibration.reliability(np.array([0.05, 0.95]), np.array([0.0, 1.0]))["bins"]
+    assert [b["rows"] for b in bins] == [1, 1]
+
+
+def test_temperature_undoes_overconfidence():
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(4000, 3)) * 2
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    y = np.array([rng.choice(3, p=p) for p in proba])
+    sharpened = calibration.apply_temperature(proba, 0.4)
+    t = calibration.fit_temperature(sharpened, y)
+    assert 2.0 < t < 3.0  # sharpening by 1/0.4 is undone by T ≈ 2.5
+    labels = LabelSet.from_names(["benign", "a", "b"])
+    before = calibration.per_class_ece(sharpened, y, labels)
+    after = calibration.per_class_ece(calibration.apply_temperature(sharpened, t), y, labels)
+    assert all(after[n]["ece"] < before[n]["ece"] for n in labels.names)
+
+
+def test_precision_at_recall():
+    labels = LabelSet.from_names(["benign", "drugs"])
+    proba = np.array([[0.1, 0.9], [0.2, 0.8], [0.3, 0.7], [0.4, 0.6], [0.9, 0.1]])
+    y = np.array([1, 0, 1, 1, 0])
+    result = calibration.precision_at_recall(proba, y, labels, recall=0.9)
+    # all three positives need the cut at 0.6: four rows flagged, three right
+    assert result["drugs"] == {"support": 3, "precision": 0.75, "recall": 1.0,
+                               "threshold": 0.6}
+
+
+def test_hard_negative_groups_from_toml(tmp_path: Path, tiny_classifier):
+    definition = tmp_path / "groups.toml"
+    definition.write_text(
+        'splits = ["test"]\n'
+        '[[groups]]\nname = "knives"\nlooks_like = "weapons"\n'
+        'rules = [{ source = "*", title = "(?i)knife" }]\n'
+        '[[groups]]\nname = "shop a"\nrules = [{ source = "shopa-src" }]\n', encoding="utf-8")
+    rows = tiny_rows()
+    result = hard_negatives.hard_negatives(tiny_classifier, {"test": rows}, definition)
+    groups = result["groups"]
+    surface_benign = rows[(rows["kind"] == "surface") & (rows["label"] == "benign")]
+    assert groups["knives"]["rows"] == surface_benign["title"].str.contains("knife").sum() > 0
+    assert groups["shop a"]["rows"] == (surface_benign["source"] == "shopa-src").sum()
+    for g in groups.values():
+        assert 0 <= g["fp_rate_argmax"] <= 1
+        assert g["fp_rate_block"] <= g["fp_rate_block_or_review"]
+        assert sum(g["predicted"].values()) == g["rows"]
+
+
+def test_default_hard_negative_definition_loads():
+    splits, groups = hard_negatives.load_definition()
+    assert {"genuine watches", "gift cards", "supplements", "knives", "toy guns",
+            "SIM cards"} <= {g.name for g in groups}
+    assert splits
+
+
+@pytest.mark.parametrize("body, message", [
+    ('[[groups]]\nname = "x"\nrules = [{ source = "*", title = "(" }]\n', "bad regular"),
+    ('[[groups]]\nname = "x"\nrules = [{ title = "a" }]\n', "needs 'source'"),
+    ('[[groups]]\nname = "x"\nrules = []\n', "no rules"),
+    ("splits = [\n", "not valid TOML"),
+])
+def test_bad_hard_negative_definitions_are_named(tmp_path: Path, body, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(body, encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        hard_negatives.load_definition(path)
+
+
+def test_robustness_suite_reports_a_drop_per_perturbation(tiny_classifier):
+    rows = tiny_rows()
+    result = robustness_suite(tiny_classifier, rows, seed=0, names=["leetspeak", "typos"])
+    assert set(result["perturbations"]) == {"leetspeak", "typos"}
+    for p in result["perturbations"].values():
+        expected = round(100 * (result["clean"]["macro_f1"] - p["macro_f1"]), 2)
+        assert abs(p["drop_points"] - expected) < 0.02
+    listings = [{"title": t, "description": None} for t in rows["title"][:5]]
+    assert perturbed_listings(listings, "typos", 3) == perturbed_listings(listings, "typos", 3)
+    assert perturbed_listings(listings, "typos", 3) != perturbed_listings(listings, "typos", 4)
+
+
+def test_cap_per_class_keeps_small_classes_whole():
+    from training.suite.common import cap_per_class
+
+    frame = pd.DataFrame({"label": ["a"] * 10 + ["b"] * 3})
+    capped = cap_per_class(frame, 5, seed=0)
+    assert capped["label"].value_counts().to_dict() == {"a": 5, "b": 3}

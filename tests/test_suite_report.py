@@ -1,0 +1,93 @@
+"""Report generation end to end on a tiny dataset, `--compare`, and `contraband explain`."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cli.main import main
+from model.explain import explain
+from tests.suite_support import write_tiny_dataset
+from training.suite.compare import compare, load_or_run
+from training.suite.fastfit import RetrainConfig
+from training.suite.runner import SECTIONS, parse_sections, run_suite
+
+TINY = RetrainConfig(per_class=100, test_per_class=100, min_test_rows=3, min_market_rows=5,
+                     hash_bits=12)
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory) -> Path:
+    return write_tiny_dataset(tmp_path_factory.mktemp("data") / "tiny")
+
+
+def test_full_suite_writes_one_self_contained_report(tiny_dataset, models_dir, tmp_path):
+    out, document = run_suite("baseline-test", tiny_dataset, tmp_path / "r", None, TINY)
+    html = (out / "report.html").read_text(encoding="utf-8")
+    saved = json.loads((out / "suite.json").read_text(encoding="utf-8"))
+    assert set(saved["sections"]) == set(SECTIONS)
+    assert saved["headline"] == document["headline"]
+    assert "data:image/png;base64," in html
+    assert 'src="http' not in html and "<link" not in html
+    for heading in ("Cross-market", "Robustness", "Hard negatives", "Calibration",
+                    "Explanations", "Transfer matrix", "Leave one market out"):
+        assert heading in html
+    for png in ("transfer_matrix", "robustness", "reliability", "hard_negatives", "lomo"):
+        assert (out / f"{png}.png").stat().st_size > 1000
+    assert any(k.startswith("robustness.") for k in saved["headline"])
+    assert saved["sections"]["crossmarket"]["out_of_time"]["oot"]["rows"] > 0
+
+
+def test_compare_two_runs(tiny_dataset, models_dir, tmp_path):
+    first, _ = run_suite("baseline-test", tiny_dataset, tmp_path / "a", ["calibration"], TINY)
+    second, _ = run_suite("baseline-test", tiny_dataset, tmp_path / "b",
+                          ["calibration", "hard_negatives"], TINY)
+    never = pytest.fail
+    result = compare(load_or_run(str(first), never), load_or_run(str(second / "suite.json"),
+                                                                   never))
+    rows = {r["figure"]: r for r in result["rows"]}
+    ece = next(k for k in rows if k.startswith("calibration.ece.shipped."))
+    assert rows[ece]["b_minus_a"] == 0.0
+    only_b = next(k for k in rows if k.startswith("hard_negatives."))
+    assert rows[only_b]["a"] is None and rows[only_b]["b_minus_a"] is None
+
+
+def test_compare_cli_writes_html(tiny_dataset, models_dir, tmp_path, capsys):
+    a, _ = run_suite("baseline-test", tiny_dataset, tmp_path / "a", ["calibration"], TINY)
+    code = main(["evaluate", "--compare", str(a), str(a), "--output", str(tmp_path / "c")])
+    assert code == 0
+    assert (tmp_path / "c" / "compare.html").is_file()
+    assert "calibration.ece.shipped.drugs" in capsys.readouterr().out
+
+
+def test_unknown_suite_section_is_a_clear_error(models_dir, capsys):
+    assert main(["evaluate", "baseline-test", "--suite", "vibes"]) == 2
+    assert "unknown suite section" in capsys.readouterr().err
+    assert parse_sections("all") == list(SECTIONS)
+    assert parse_sections("robustness, calibration") == ["robustness", "calibration"]
+
+
+def test_bad_compare_file_is_a_clear_error(tmp_path):
+    bad = tmp_path / "suite.json"
+    bad.write_text("{}", encoding="utf-8")
+    with pytest.raises(ValueError, match="not a suite result"):
+        load_or_run(str(tmp_path), pytest.fail)
+
+
+def test_explain_cli_uses_the_shared_explainer(models_dir, tiny_classifier, capsys, tmp_path):
+    page = tmp_path / "e.html"
+    code = main(["explain", "Glock 19 with 2 mags", "--top-k", "3", "--json",
+                 "--html", str(page)])
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    shared = explain(tiny_classifier, "Glock 19 with 2 mags", top_k=3, time_budget_s=10)
+    assert printed["explanation"]["class_name"] == shared.class_name == "weapons"
+    assert [w["word"] for w in printed["explanation"]["words"]] == [w for w, _ in shared.words]
+    assert "<span" in page.read_text(encoding="utf-8")
+
+
+def test_explain_cli_rejects_bad_input(models_dir, capsys):
+    assert main(["explain", "   "]) == 2
+    assert main(["explain", "Glock", "--top-k", "0"]) == 2
+    assert main(["explain", "Glock", "--class", "cats"]) == 2
+    assert "error" in capsys.readouterr().err
