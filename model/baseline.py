@@ -128,11 +128,28 @@ class TfidfLinearModel:
         self.sigmoid_a_ = np.asarray(a_values, dtype=np.float64)
         self.sigmoid_b_ = np.asarray(b_values, dtype=np.float64)
 
+    def _dense_weights(self) -> np.ndarray:
+        """The weights as a dense float32 array, built once per process.
+
+        Sparse features times dense weights is several times faster than sparse times
+        sparse; the bundle stores the sparse form (most hashed features never occur).
+        """
+        dense = getattr(self, "_dense_weights_cache", None)
+        if dense is None:
+            dense = self.weights_.toarray().astype(np.float32)
+            self._dense_weights_cache = dense
+        return dense
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_dense_weights_cache", None)
+        return state
+
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
         """SVM margins, shape (n, folds, classes)."""
         self._check_fitted()
         features = self.features_.transform(list(texts))
-        margins = np.asarray((features @ self.weights_).todense(), dtype=np.float64)
+        margins = np.asarray(features @ self._dense_weights(), dtype=np.float64)
         folds = self.intercepts_.shape[0]
         return margins.reshape(len(texts), folds, self.n_classes_) + self.intercepts_
 

@@ -38,7 +38,7 @@ class Listing:
             return item
         if isinstance(item, str):
             return cls(item)
-        if isinstance(item, Mapping):
+        if isinstance(item, dict | Mapping):  # dict first: ABC checks are slow per row
             title = item.get("title")
             if not isinstance(title, str):
                 raise ValueError(f"a listing needs a string 'title', got {type(title).__name__}")

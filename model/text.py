@@ -102,7 +102,9 @@ def listing_text(
     """
     text = normalise(title)
     if description and max_description_chars > 0:
-        body = normalise(description)[:max_description_chars]
+        # cut before normalising too (bodies run to many KB); twice the limit leaves room
+        # for what normalisation removes
+        body = normalise(description[: 2 * max_description_chars])[:max_description_chars]
         if body:
             text = f"{text}{SEPARATOR}{body}"
     return text
