@@ -18,7 +18,7 @@ THRESHOLDS_FILE_NAME = "threshold_overrides.json"
 
 
 class Settings(BaseSettings):
-    """Configuration of one API process (see serve/README_API.md for the full table)."""
+    """Configuration of one API process (see README.md, "API", for the full table)."""
 
     model_config = SettingsConfigDict(env_prefix="CONTRABAND_", extra="ignore")
 
