@@ -34,7 +34,7 @@ def _register_serve(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "serve", help="run the moderators' HTTP API",
         description="Run the HTTP API (docs at http://HOST:PORT/docs). Every flag can also be "
-                    "set as an environment variable CONTRABAND_<NAME>; see README.md, "API".")
+                    "set as an environment variable CONTRABAND_<NAME>; see README.md (API).")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--model", help="bundle: path, folder name, kind or 'default' (default)")
