@@ -11,7 +11,7 @@ from serve.scan.runner import DEFAULT_CHUNK_ROWS, DEFAULT_GROUP_BY, default_work
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "scan",
-        help="classify files of listings in bulk (resumable; see README.md "Batch scanning")",
+        help="classify files of listings in bulk (resumable; see README.md, Batch scanning)",
         description=(
             "Score every listing in CSV, JSONL (optionally .gz) or Parquet files. Output keeps "
             "every input column and adds label, score_<class>, decision and model_version. "
