@@ -1,0 +1,29 @@
+import pytest
+
+from cli.main import build_parser, main
+
+COMMANDS = [
+    ["models", "list"], ["data", "build"], ["data", "stats"], ["train"], ["evaluate"],
+    ["serve"], ["scan"], ["explain"], ["feedback", "export"], ["apikey", "create"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c))
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: contraband" in capsys.readouterr().out
+
+
+def test_parser_lists_every_command():
+    parser = build_parser()
+    text = parser.format_help()
+    for name in ("data", "train", "evaluate", "serve", "scan", "models", "explain"):
+        assert name in text
+
+
+def test_missing_bundle_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CONTRABAND_MODELS", str(tmp_path))
+    assert main(["evaluate", "nope", "--dataset", str(tmp_path)]) == 2
+    assert "no bundle called 'nope'" in capsys.readouterr().err
