@@ -89,11 +89,13 @@ def worker(args: argparse.Namespace) -> dict:
         for split, frame in frames.items():
             items = [{"title": t, "description": d if isinstance(d, str) else None}
                      for t, d in zip(frame["title"], frame["description"], strict=True)]
-            pred = clf.predict_proba(items).argmax(axis=1)
+            proba = clf.predict_proba(items)
             y = frame["label"].map(clf.labels.label2id).to_numpy()
-            m = split_metrics(y, pred, clf.labels)
-            result["metrics"][split] = {"macro_f1": m["macro_f1"],
-                                        "per_class_f1": m["per_class_f1"]}
+            m = split_metrics(y, proba, clf.labels)
+            result["metrics"][split] = {
+                "macro_f1": m["macro_f1"],
+                "per_class_f1": {n: c["f1"] for n, c in m["per_class"].items() if c["support"]},
+            }
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     result["torch_imported"] = "torch" in sys.modules
     return result

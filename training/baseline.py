@@ -18,6 +18,7 @@ from model.baseline import TfidfLinearModel
 from model.labels import LabelSet
 from model.text import listing_text
 from model.thresholds import choose_thresholds
+from training.augment import augment_training_rows
 from training.card import render_model_card
 from training.metrics import classification_metrics, to_ids
 
@@ -30,6 +31,7 @@ class BaselineOptions:
     C: float = 0.5
     n_features: int = 2**19
     max_per_class: int | None = None  # cap training rows per class (quick runs, tests)
+    augment: float = 0.2  # share of training rows added again as obfuscated copies
     calibration_folds: int = 3
     block_precision: float = 0.95
     review_recall: float = 0.95
@@ -112,7 +114,13 @@ def train_baseline(
     extra_rows = read_extra_training(list(extra), labels)
     if len(extra_rows):
         train = pd.concat([train, extra_rows], ignore_index=True)
-    log.info("training baseline on %d rows (%d extra)", len(train), len(extra_rows))
+    augmented = (
+        augment_training_rows(train, seed=options.seed, fraction=options.augment)
+        if options.augment > 0 else train.iloc[:0]
+    )
+    train = pd.concat([train, augmented], ignore_index=True)
+    log.info("training baseline on %d rows (%d extra, %d augmented)", len(train),
+             len(extra_rows), len(augmented))
     started = time.perf_counter()
     model = TfidfLinearModel(
         C=options.C, n_features=options.n_features,
@@ -135,7 +143,8 @@ def train_baseline(
     classifier.config.update(
         created_at=created.isoformat(),
         dataset={"name": info["name"], "path": str(dataset), "fingerprint": info["fingerprint"],
-                 "train_rows": len(train), "extra_rows": len(extra_rows)},
+                 "train_rows": len(train), "extra_rows": len(extra_rows),
+                 "augmented_rows": len(augmented)},
         policy=info["policy"],
         metrics=results,
         training={"options": asdict(options), "fit_seconds": round(fit_seconds, 1),

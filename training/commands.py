@@ -50,6 +50,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--max-per-class", type=int, default=None,
                        help="cap training rows per class (default: no cap)")
     group.add_argument("--calibration-folds", type=int, default=3)
+    group.add_argument("--augment", type=float, default=0.2, metavar="FRACTION",
+                       help="add this share of training rows again as obfuscated copies "
+                            "(leetspeak, typos, boilerplate, decoration); 0 to disable "
+                            "(default 0.2)")
     if _has_transformer_training():
         from training.transformer.options import add_transformer_arguments
 
@@ -71,7 +75,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           help="comma-separated splits to evaluate")
     evaluate.add_argument("--suite", metavar="SECTIONS",
                           help="run the evaluation suite instead: 'all' or comma-separated "
-                               "crossmarket, ablation, robustness, hard_negatives, "
+                               "crossmarket, transfer, ablation, robustness, hard_negatives, "
                                "calibration, explanations (writes report.html, suite.json)")
     evaluate.add_argument("--compare", nargs=2, metavar=("A", "B"),
                           help="put two suite runs (folders) or bundles side by side")
@@ -85,7 +89,7 @@ def _train(args: argparse.Namespace) -> int:
         from training.baseline import BaselineOptions, train_baseline
 
         options = BaselineOptions(C=args.C, n_features=2**args.hash_bits, seed=args.seed,
-                                  max_per_class=args.max_per_class,
+                                  max_per_class=args.max_per_class, augment=args.augment,
                                   calibration_folds=args.calibration_folds,
                                   block_precision=args.block_precision,
                                   review_recall=args.review_recall)

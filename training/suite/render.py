@@ -166,6 +166,7 @@ def explanations(r: dict[str, Any]) -> tuple[str, Figures]:
 
 RENDERERS = {
     "crossmarket": ("Cross-market", crossmarket),
+    "transfer": ("Leave one market out and transfer between markets", crossmarket),
     "ablation": ("Title only against title + description", ablation),
     "robustness": ("Robustness to obfuscation", robustness),
     "hard_negatives": ("Hard negatives", hard_negatives),

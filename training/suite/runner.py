@@ -1,5 +1,10 @@
 """``contraband evaluate BUNDLE --suite all``: run the sections, write JSON, PNGs and HTML.
 
+Sections: ``crossmarket`` (the bundle on the 2020 markets, unseen shops and each market),
+``transfer`` (leave-one-market-out retraining and the transfer matrix: the baseline
+architecture, retrained, so the slowest section), ``ablation`` (title only vs title +
+description), ``robustness``, ``hard_negatives``, ``calibration``, ``explanations``.
+
 Output folder (default ``artifacts/reports/VERSION-suite``):
 
     suite.json      every figure of every section, plus a flat ``headline`` for comparisons
@@ -33,12 +38,13 @@ from training.suite.fastfit import RetrainConfig
 from training.suite.html_report import page
 
 log = logging.getLogger(__name__)
-SECTIONS = ("crossmarket", "ablation", "robustness", "hard_negatives", "calibration",
-            "explanations")
+SECTIONS = ("crossmarket", "transfer", "ablation", "robustness", "hard_negatives",
+            "calibration", "explanations")
 SPLITS = ["train", "validation", "test", "oot", "cross_market"]
 RETRAINABLE = {"baseline"}
 HEADLINES = {
     "crossmarket": crossmarket.headline,
+    "transfer": crossmarket.headline,
     "ablation": input_ablation.headline,
     "robustness": robustness.headline,
     "hard_negatives": hard_negatives.headline,
@@ -63,11 +69,13 @@ def run_section(name: str, classifier: Classifier, frames: dict[str, Any],
                 robustness_rows: int | None = None) -> dict[str, Any]:
     labels = classifier.labels
     if name == "crossmarket":
-        result: dict[str, Any] = {
+        return {
             "out_of_time": crossmarket.out_of_time(classifier, frames),
             "darknet_to_shop": crossmarket.darknet_to_shop(classifier, frames),
             "bundle_per_market": crossmarket.bundle_per_market(classifier, frames, config),
         }
+    if name == "transfer":
+        result: dict[str, Any] = {}
         if classifier.config.get("kind") in RETRAINABLE:
             result["leave_one_market_out"] = crossmarket.leave_one_market_out(
                 frames["train"], frames, labels, config)
@@ -76,8 +84,8 @@ def run_section(name: str, classifier: Classifier, frames: dict[str, Any],
                 f"The {classifier.config.get('kind')} kind is too slow to retrain per fold on "
                 "CPU: its cross-market figures are the bundle itself on markets it never "
                 "trained on (the 2020 markets and held-out shops) and on the vendor-disjoint "
-                "test rows of the others (table above); the leave-one-market-out and transfer "
-                "figures of the baseline architecture are in the baseline's report.")
+                "test rows of the others (the cross-market section); the transfer matrix "
+                "below is the baseline architecture's, retrained per training market.")
         darknet, background_train, background_test, shops = crossmarket.transfer_inputs(
             frames, config)
         result["transfer_matrix"] = crossmarket.transfer_matrix(

@@ -31,9 +31,10 @@ def _table(metrics: dict[str, Any], labels: LabelSet) -> list[str]:
     rows = [head, rule]
     for split in splits:
         m = metrics[split]
-        per_class = m.get("per_class_f1", {})
-        cells = [f"{per_class[n]:.3f}" if n in per_class else "–" for n in labels.names]
-        rows.append(f"| {split} | {m['n']} | {m['macro_f1']:.3f} | {m['accuracy']:.3f} | "
+        per_class = m.get("per_class", {})
+        cells = [f"{per_class[n]['f1']:.3f}" if per_class.get(n, {}).get("support") else "–"
+                 for n in labels.names]
+        rows.append(f"| {split} | {m['rows']} | {m['macro_f1']:.3f} | {m['accuracy']:.3f} | "
                     + " | ".join(cells) + " |")
     return rows
 
@@ -42,7 +43,7 @@ def _markets(metrics: dict[str, Any]) -> list[str]:
     rows = ["| split | market | n | macro-F1 | accuracy |", "|---|---|---|---|---|"]
     for split, m in metrics.items():
         for market, mm in (m.get("per_market") or {}).items():
-            rows.append(f"| {split} | {market} | {mm['n']} | {mm['macro_f1']:.3f} | "
+            rows.append(f"| {split} | {market} | {mm['rows']} | {mm['macro_f1']:.3f} | "
                         f"{mm['accuracy']:.3f} |")
     return rows if len(rows) > 2 else ["(no per-market figures)"]
 

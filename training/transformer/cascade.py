@@ -108,7 +108,7 @@ def build_cascade(
     thresholds = choose_thresholds(proba_val, y_val, labels)
 
     metrics: dict[str, Any] = {"validation": split_metrics(
-        y_val, proba_val.argmax(axis=1), labels, val["market"].astype(str).tolist())}
+        y_val, proba_val, labels, val["market"].astype(str).tolist())}
     for split in EVALUATE:
         if split not in frames or frames[split].empty:
             continue
@@ -119,8 +119,8 @@ def build_cascade(
         if routed.any():
             proba[routed] = slow_clf.predict_proba_texts(
                 [t for t, r in zip(split_texts, routed, strict=True) if r])
-        metrics[split] = split_metrics(class_ids(frame, labels, split), proba.argmax(axis=1),
-                                       labels, frame["market"].astype(str).tolist())
+        metrics[split] = split_metrics(class_ids(frame, labels, split), proba, labels,
+                                       frame["market"].astype(str).tolist())
         metrics[split]["routed"] = round(float(routed.mean()), 5)
         log.info("%s: cascade macro-F1 %.4f", split, metrics[split]["macro_f1"])
 

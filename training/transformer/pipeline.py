@@ -132,8 +132,8 @@ def evaluate_splits(
         frame = frames[split]
         proba = predict(model_inputs(frame, options))
         probas[split] = proba
-        metrics[split] = split_metrics(class_ids(frame, labels, split), proba.argmax(axis=1),
-                                       labels, frame["market"].astype(str).tolist())
+        metrics[split] = split_metrics(class_ids(frame, labels, split), proba, labels,
+                                       frame["market"].astype(str).tolist())
         log.info("%s: macro-F1 %.4f on %d listings", split, metrics[split]["macro_f1"],
                  len(frame))
     return metrics, probas

@@ -1,0 +1,1 @@
+"""The researchers' evaluation suite: `contraband evaluate BUNDLE --suite all` (see runner)."""
