@@ -110,9 +110,10 @@ class TfidfLinearModel:
         return self
 
     def _compile(self, calibrated: CalibratedClassifierCV, n_classes: int) -> None:
-        """Collect each fold's SVM weights and sigmoid parameters into plain arrays."""
-        if n_classes == 2:
-            raise ValueError("the baseline needs at least three classes (one-vs-rest SVMs)")
+        """Collect each fold's SVM weights and sigmoid parameters into plain arrays.
+
+        With two classes each fold has one SVM (for class 1) and one sigmoid.
+        """
         blocks, intercepts, a_values, b_values = [], [], [], []
         for fold in calibrated.calibrated_classifiers_:
             estimator = fold.estimator
@@ -146,12 +147,12 @@ class TfidfLinearModel:
         return state
 
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
-        """SVM margins, shape (n, folds, classes)."""
+        """SVM margins, shape (n, folds, classes); (n, folds, 1) with two classes."""
         self._check_fitted()
         features = self.features_.transform(list(texts))
         margins = np.asarray(features @ self._dense_weights(), dtype=np.float64)
-        folds = self.intercepts_.shape[0]
-        return margins.reshape(len(texts), folds, self.n_classes_) + self.intercepts_
+        folds, columns = self.intercepts_.shape
+        return margins.reshape(len(texts), folds, columns) + self.intercepts_
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Calibrated probabilities, one column per class id; the mean over folds."""
@@ -159,6 +160,8 @@ class TfidfLinearModel:
         if len(texts) == 0:
             return np.zeros((0, self.n_classes_), dtype=np.float64)
         proba = expit(-(self.sigmoid_a_ * self.decision_function(texts) + self.sigmoid_b_))
+        if self.n_classes_ == 2:  # one sigmoid per fold gives P(class 1)
+            return np.concatenate([1 - proba, proba], axis=2).mean(axis=1)
         total = proba.sum(axis=2, keepdims=True)
         uniform = np.full_like(proba, 1.0 / self.n_classes_)
         proba = np.divide(proba, total, out=uniform, where=total != 0)
@@ -174,7 +177,11 @@ class TfidfLinearModel:
         if not words:
             return []
         variants = [text] + [" ".join(words[:i] + words[i + 1 :]) for i in range(len(words))]
-        margins = self.decision_function(variants)[:, :, class_id].mean(axis=1)
+        if self.n_classes_ == 2:  # one margin, for class 1; class 0 is its mirror
+            sign = 1.0 if class_id == 1 else -1.0
+            margins = sign * self.decision_function(variants)[:, :, 0].mean(axis=1)
+        else:
+            margins = self.decision_function(variants)[:, :, class_id].mean(axis=1)
         contributions: dict[str, float] = {}
         for word, without in zip(words, margins[1:], strict=True):
             contributions[word] = contributions.get(word, 0.0) + float(margins[0] - without)

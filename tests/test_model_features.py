@@ -74,3 +74,25 @@ def test_token_contributions_point_at_the_evidence(tiny_classifier):
     ranked = model.token_contributions("Glock pistol for the kitchen", weapons)
     top_words = [w for w, _ in ranked[:2]]
     assert "Glock" in top_words or "pistol" in top_words
+
+
+def test_two_class_model_matches_scikit_learn():
+    data = [(t, label) for t, label in rows() if label in ("benign", "drugs")]
+    texts = [listing_text(t) for t, _ in data]
+    y = np.array([0 if label == "benign" else 1 for _, label in data])
+    model = TfidfLinearModel(n_features=2**16, calibration_folds=2)
+    model.features_ = HashedTfidf(model.word_ngrams, model.char_ngrams, model.n_features)
+    features = model.features_.fit_transform(texts)
+    calibrated = CalibratedClassifierCV(
+        LinearSVC(C=model.C, class_weight="balanced", random_state=0), method="sigmoid",
+        cv=StratifiedKFold(2, shuffle=True, random_state=0),
+    ).fit(features, y)
+    model._compile(calibrated, 2)
+    probe = [*texts, "cocaine", "garden hose"]
+    np.testing.assert_allclose(
+        model.predict_proba(probe), calibrated.predict_proba(model.features_.transform(probe)),
+        rtol=1e-5, atol=1e-6,
+    )
+    words = dict(model.token_contributions("cocaine garden hose", 1))
+    assert words["cocaine"] > 0 > -words["cocaine"] == dict(
+        model.token_contributions("cocaine garden hose", 0))["cocaine"]

@@ -4,9 +4,7 @@ A leave-one-market-out fold or a single-market training set often lacks whole cl
 2020 markets sell no weapons; leaving Agora out leaves only drugs and lawful goods), while
 ``model.baseline.TfidfLinearModel`` wants every class id present and at least three of
 them. :class:`FoldModel` fits the baseline on the classes the fold has, renumbered, and
-predicts every class of the label set (absent ones get probability 0). With only two
-classes it uses the same hashed features and the same sigmoid-calibrated linear SVM
-directly, since the baseline's one-vs-rest compilation needs three.
+predicts every class of the label set (absent ones get probability 0).
 """
 
 from __future__ import annotations
@@ -16,12 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.model_selection import GroupKFold, StratifiedKFold
-from sklearn.svm import LinearSVC
 
 from model.baseline import TfidfLinearModel
-from model.features import HashedTfidf
 
 
 @dataclass
@@ -50,7 +44,6 @@ class FoldModel:
         self.n_labels = n_labels
         self.present_: np.ndarray | None = None
         self.model_: Any = None
-        self.features_: HashedTfidf | None = None
 
     def fit(self, texts: Sequence[str], y: np.ndarray,
             groups: Sequence[str] | None = None) -> FoldModel:
@@ -70,19 +63,10 @@ class FoldModel:
 
     def _fit(self, texts: list[str], y: np.ndarray, groups: Sequence[str] | None) -> None:
         c = self.config
-        if len(self.present_) >= 3:
-            self.model_ = TfidfLinearModel(
-                C=c.C, n_features=2**c.hash_bits, calibration_folds=c.calibration_folds,
-                random_state=c.seed,
-            ).fit(texts, y, groups=groups, n_classes=len(self.present_))
-            return
-        self.features_ = HashedTfidf(n_features=2**c.hash_bits)
-        features = self.features_.fit_transform(texts)
-        folds = (list(GroupKFold(c.calibration_folds).split(features, y, groups))
-                 if groups is not None
-                 else StratifiedKFold(c.calibration_folds, shuffle=True, random_state=c.seed))
-        svm = LinearSVC(C=c.C, class_weight="balanced", random_state=c.seed)
-        self.model_ = CalibratedClassifierCV(svm, method="sigmoid", cv=folds).fit(features, y)
+        self.model_ = TfidfLinearModel(
+            C=c.C, n_features=2**c.hash_bits, calibration_folds=c.calibration_folds,
+            random_state=c.seed,
+        ).fit(texts, y, groups=groups, n_classes=len(self.present_))
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         if self.model_ is None:
@@ -91,9 +75,5 @@ class FoldModel:
         out = np.zeros((len(texts), self.n_labels))
         if not texts:
             return out
-        if self.features_ is not None:
-            proba = self.model_.predict_proba(self.features_.transform(texts))
-        else:
-            proba = self.model_.predict_proba(texts)
-        out[:, self.present_] = proba
+        out[:, self.present_] = self.model_.predict_proba(texts)
         return out
