@@ -58,6 +58,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         from training.transformer.options import add_transformer_arguments
 
         add_transformer_arguments(train)
+    cascade = train.add_argument_group("cascade options (--model cascade)")
+    cascade.add_argument("--cascade-baseline", default="baseline",
+                         help="baseline bundle to answer confident listings (default: newest)")
+    cascade.add_argument("--cascade-transformer", default="transformer",
+                         help="transformer bundle for the rest (default: newest)")
     if "--seed" not in train._option_string_actions:  # shared with the transformer options
         train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     train.set_defaults(handler=_train)
@@ -96,19 +101,36 @@ def _train(args: argparse.Namespace) -> int:
         path = train_baseline(dataset, args.models_dir, options, extra=extra, name=args.name,
                               make_default=args.make_default)
     else:
-        if not _has_transformer_training():
-            raise ValueError(f"--model {args.model} needs the transformer training package")
-        from training.transformer_cli import train_from_args
-
-        path = train_from_args(args, dataset, extra)
+        path = _train_transformer_or_cascade(args, dataset, extra)
     from model import Classifier
 
     metrics = Classifier.load(path).config.get("metrics", {})
     print(f"bundle saved to {path}")
     for split, m in metrics.items():
         print(f"  {split:13s} macro-F1 {m['macro_f1']:.4f}  accuracy {m['accuracy']:.4f}  "
-              f"rows {m['rows']}")
+              f"rows {m.get('rows', m.get('n'))}")
     return 0
+
+
+def _train_transformer_or_cascade(
+    args: argparse.Namespace, dataset: Path, extra: list[Path]
+) -> Path:
+    """Fine-tune a transformer, or combine the newest baseline and transformer bundles."""
+    from model import registry
+    from training.transformer import build_cascade, options_from_args, train_transformer
+
+    if extra:
+        raise ValueError("--extra-train is supported for the baseline only")
+    root = registry.models_dir(args.models_dir)
+    if args.model == "transformer":
+        path = train_transformer(dataset, root, options_from_args(args))
+    else:
+        baseline = registry.resolve(args.cascade_baseline, root)
+        transformer = registry.resolve(args.cascade_transformer, root)
+        path = build_cascade(baseline, transformer, dataset, root)
+    if args.make_default or (args.make_default is None and registry.default_name(root) is None):
+        registry.set_default(path.name, root)
+    return path
 
 
 def _evaluate(args: argparse.Namespace) -> int:
