@@ -16,7 +16,7 @@ from data.dataset import labels_of, load_splits, read_info
 from model import Classifier, registry
 from model.baseline import TfidfLinearModel
 from model.labels import LabelSet
-from model.text import listing_text
+from model.text import DEFAULT_MAX_DESCRIPTION_CHARS, listing_text
 from model.thresholds import choose_thresholds
 from training.augment import augment_training_rows
 from training.card import render_model_card
@@ -32,6 +32,7 @@ class BaselineOptions:
     n_features: int = 2**19
     max_per_class: int | None = None  # cap training rows per class (quick runs, tests)
     augment: float = 0.2  # share of training rows added again as obfuscated copies
+    max_description_chars: int = DEFAULT_MAX_DESCRIPTION_CHARS  # description prefix kept
     calibration_folds: int = 3
     block_precision: float = 0.95
     review_recall: float = 0.95
@@ -40,7 +41,24 @@ class BaselineOptions:
     seed: int = 0
 
 
-def read_extra_training(paths: list[Path], labels: LabelSet) -> pd.DataFrame:
+def prepared_texts(frame: pd.DataFrame, max_description_chars: int) -> list[str]:
+    """Model input for dataset rows, rebuilt from title and description.
+
+    The dataset's ``text`` column is prepared with the default description length; a model
+    trained with another length must see (and later be served) its own.
+    """
+    if max_description_chars == DEFAULT_MAX_DESCRIPTION_CHARS and "text" in frame:
+        return frame["text"].tolist()
+    return [
+        listing_text(t, d if isinstance(d, str) else None, max_description_chars)
+        for t, d in zip(frame["title"], frame["description"], strict=True)
+    ]
+
+
+def read_extra_training(
+    paths: list[Path], labels: LabelSet,
+    max_description_chars: int = DEFAULT_MAX_DESCRIPTION_CHARS,
+) -> pd.DataFrame:
     """Extra labelled rows (e.g. `contraband feedback export`): title, description?, label."""
     from data.sources import read_any
 
@@ -55,7 +73,8 @@ def read_extra_training(paths: list[Path], labels: LabelSet) -> pd.DataFrame:
             raise ValueError(f"{path}: labels {sorted(unknown)} are not classes {labels.names}")
         description = frame["description"] if "description" in frame else [None] * len(frame)
         frames.append(pd.DataFrame({
-            "text": [listing_text(str(t), d if isinstance(d, str) else None)
+            "text": [listing_text(str(t), d if isinstance(d, str) else None,
+                                  max_description_chars)
                      for t, d in zip(frame["title"], description, strict=True)],
             "label": frame["label"].astype(str),
             "group": [f"extra:{Path(path).name}:{i}" for i in range(len(frame))],
@@ -84,7 +103,8 @@ def evaluate_splits(
         if frame.empty:
             continue
         y = to_ids(frame["label"], classifier.labels)
-        proba = classifier.predict_proba_texts(frame["text"].tolist())
+        texts = prepared_texts(frame, int(classifier.config["max_description_chars"]))
+        proba = classifier.predict_proba_texts(texts)
         results[name] = classification_metrics(y, proba, classifier.labels)
         predictions[name] = (y, proba)
     return results, predictions
@@ -108,10 +128,11 @@ def train_baseline(
     info = read_info(dataset)
     labels = labels_of(dataset)
     splits = load_splits(dataset, ["train", *EVAL_SPLITS])
-    train = splits["train"][["text", "label", "group"]]
+    train = splits["train"][["label", "group"]].assign(
+        text=prepared_texts(splits["train"], options.max_description_chars))
     if options.max_per_class:
         train = cap_per_class(train, options.max_per_class, options.seed)
-    extra_rows = read_extra_training(list(extra), labels)
+    extra_rows = read_extra_training(list(extra), labels, options.max_description_chars)
     if len(extra_rows):
         train = pd.concat([train, extra_rows], ignore_index=True)
     augmented = (
@@ -131,9 +152,11 @@ def train_baseline(
 
     created = dt.datetime.now(dt.UTC)
     version = name or f"baseline-{created.strftime('%Y%m%d-%H%M%S')}"
-    classifier = Classifier(model, labels, config={"version": version})
+    classifier = Classifier(model, labels, config={
+        "version": version, "max_description_chars": options.max_description_chars})
     validation = splits["validation"]
-    val_proba = classifier.predict_proba_texts(validation["text"].tolist())
+    val_proba = classifier.predict_proba_texts(
+        prepared_texts(validation, options.max_description_chars))
     classifier.thresholds = choose_thresholds(
         val_proba, to_ids(validation["label"], labels), labels,
         block_precision=options.block_precision, review_recall=options.review_recall,

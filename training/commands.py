@@ -50,6 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--max-per-class", type=int, default=None,
                        help="cap training rows per class (default: no cap)")
     group.add_argument("--calibration-folds", type=int, default=3)
+    group.add_argument("--max-description-chars", type=int, default=None,
+                       help="description prefix the model sees (baseline default 400)")
     group.add_argument("--augment", type=float, default=0.2, metavar="FRACTION",
                        help="add this share of training rows again as obfuscated copies "
                             "(leetspeak, typos, boilerplate, decoration); 0 to disable "
@@ -95,6 +97,8 @@ def _train(args: argparse.Namespace) -> int:
 
         options = BaselineOptions(C=args.C, n_features=2**args.hash_bits, seed=args.seed,
                                   max_per_class=args.max_per_class, augment=args.augment,
+                                  **({"max_description_chars": args.max_description_chars}
+                                     if args.max_description_chars is not None else {}),
                                   calibration_folds=args.calibration_folds,
                                   block_precision=args.block_precision,
                                   review_recall=args.review_recall)
