@@ -6,9 +6,9 @@ import pytest
 
 from data.build import build
 from model import Classifier, registry
+from tests.raw_fixture import raw_frame
 from training.baseline import BaselineOptions, cap_per_class, train_baseline
 from training.evaluate import evaluate_bundle
-from tests.raw_fixture import raw_frame
 
 
 @pytest.fixture(scope="module")
