@@ -80,6 +80,17 @@ def finalise_bundle(directory: Path, config: Mapping[str, Any]) -> dict[str, Any
     return full
 
 
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON file that must hold an object; :class:`BundleError` otherwise."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{path} is not readable JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise BundleError(f"{path} must hold a JSON object")
+    return data
+
+
 def read_config(directory: Path) -> dict[str, Any]:
     """Read a bundle's ``config.json`` with clear errors; no checksum work."""
     directory = Path(directory)
@@ -88,12 +99,7 @@ def read_config(directory: Path) -> dict[str, Any]:
         raise BundleError(f"no bundle at {directory}: not a folder")
     if not path.is_file():
         raise BundleError(f"{directory} is not a bundle: it has no {CONFIG_FILE}")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(f"{path} is not readable JSON: {exc}") from exc
-    if not isinstance(config, dict):
-        raise BundleError(f"{path} must hold a JSON object")
+    config = read_json_object(path)
     version = config.get("format_version")
     if version != FORMAT_VERSION:
         raise BundleError(

@@ -15,7 +15,6 @@ would otherwise clash with the Hugging Face one):
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections.abc import Sequence
@@ -26,7 +25,7 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from model.bundle import BundleError
+from model.bundle import BundleError, read_json_object
 
 SUBDIR = "hf"
 ONNX_FILE = "model.int8.onnx"
@@ -40,16 +39,6 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     z = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(f"{path} is not readable JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise BundleError(f"{path} must hold a JSON object")
-    return data
 
 
 class OnnxTransformerModel:
@@ -66,7 +55,7 @@ class OnnxTransformerModel:
     def __init__(self, folder: str | os.PathLike, *, threads: int | None = None) -> None:
         folder = Path(folder)
         self.folder = folder
-        runtime = _read_json(folder / RUNTIME_FILE)
+        runtime = read_json_object(folder / RUNTIME_FILE)
         try:
             self.max_length = int(runtime["max_length"])
             self.batch_size = int(runtime["batch_size"])
@@ -75,7 +64,7 @@ class OnnxTransformerModel:
             raise BundleError(f"{folder / RUNTIME_FILE} lacks a valid {exc} setting") from exc
         if self.max_length < 2 or self.batch_size < 1:
             raise BundleError(f"{folder / RUNTIME_FILE}: max_length and batch_size out of range")
-        hf_config = _read_json(folder / HF_CONFIG_FILE)
+        hf_config = read_json_object(folder / HF_CONFIG_FILE)
         id2label = hf_config.get("id2label") or {}
         self.id2label = {int(k): str(v) for k, v in id2label.items()}
         self.n_classes = len(self.id2label)
