@@ -44,10 +44,8 @@ def test_n_features_must_be_a_power_of_two(bad):
         CharNgramHasher((2, 3), bad)
 
 
-def test_compiled_probabilities_equal_scikit_learn():
-    data = rows()
-    texts = [listing_text(t) for t, _ in data]
-    y = np.array([NAMES.index(label) for _, label in data])
+def _compile_against_sklearn(texts: list[str], y: np.ndarray, n_classes: int):
+    """A baseline compiled from a scikit-learn calibrated SVM fitted on the same features."""
     model = TfidfLinearModel(n_features=2**16, calibration_folds=2)
     model.features_ = HashedTfidf(model.word_ngrams, model.char_ngrams, model.n_features)
     features = model.features_.fit_transform(texts)
@@ -55,7 +53,15 @@ def test_compiled_probabilities_equal_scikit_learn():
         LinearSVC(C=model.C, class_weight="balanced", random_state=0), method="sigmoid",
         cv=StratifiedKFold(2, shuffle=True, random_state=0),
     ).fit(features, y)
-    model._compile(calibrated, len(NAMES))
+    model._compile(calibrated, n_classes)
+    return model, calibrated
+
+
+def test_compiled_probabilities_equal_scikit_learn():
+    data = rows()
+    texts = [listing_text(t) for t, _ in data]
+    y = np.array([NAMES.index(label) for _, label in data])
+    model, calibrated = _compile_against_sklearn(texts, y, len(NAMES))
     probe = [*texts, "something new entirely", "glock mdma rolex fullz"]
     np.testing.assert_allclose(
         model.predict_proba(probe), calibrated.predict_proba(model.features_.transform(probe)),
@@ -80,14 +86,7 @@ def test_two_class_model_matches_scikit_learn():
     data = [(t, label) for t, label in rows() if label in ("benign", "drugs")]
     texts = [listing_text(t) for t, _ in data]
     y = np.array([0 if label == "benign" else 1 for _, label in data])
-    model = TfidfLinearModel(n_features=2**16, calibration_folds=2)
-    model.features_ = HashedTfidf(model.word_ngrams, model.char_ngrams, model.n_features)
-    features = model.features_.fit_transform(texts)
-    calibrated = CalibratedClassifierCV(
-        LinearSVC(C=model.C, class_weight="balanced", random_state=0), method="sigmoid",
-        cv=StratifiedKFold(2, shuffle=True, random_state=0),
-    ).fit(features, y)
-    model._compile(calibrated, 2)
+    model, calibrated = _compile_against_sklearn(texts, y, 2)
     probe = [*texts, "cocaine", "garden hose"]
     np.testing.assert_allclose(
         model.predict_proba(probe), calibrated.predict_proba(model.features_.transform(probe)),
