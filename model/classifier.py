@@ -165,8 +165,11 @@ class Classifier:
         """Calibrated probabilities, one column per class in ``labels.names`` order."""
         return self.predict_proba_texts(self.prepare(listings))
 
-    def decide(self, proba: np.ndarray) -> tuple[list[str], list[str]]:
-        return decide(proba, self.labels, self.thresholds)
+    def decide(
+        self, proba: np.ndarray, *, with_reasons: bool = True
+    ) -> tuple[list[str], list[str]]:
+        """Decisions (block / review / allow) and reasons for rows of probabilities."""
+        return decide(proba, self.labels, self.thresholds, with_reasons=with_reasons)
 
     def predict(self, listings: Iterable[str | Listing | Mapping[str, Any]]) -> list[Prediction]:
         """Label, every class score, decision and reason for each listing."""

@@ -107,33 +107,45 @@ def choose_thresholds(
 
 
 def decide(
-    proba: np.ndarray, labels: LabelSet, thresholds: Mapping[str, ClassThresholds]
+    proba: np.ndarray,
+    labels: LabelSet,
+    thresholds: Mapping[str, ClassThresholds],
+    *,
+    with_reasons: bool = True,
 ) -> tuple[list[str], list[str]]:
     """Decision and a one-line reason for each row of ``proba``.
 
     Block when any illicit class reaches its block threshold, review when any reaches its
     review threshold, allow otherwise; the reason names the class and numbers that decided.
+    Vectorised: batch scans decide millions of rows (``with_reasons=False`` skips the text).
     """
-    decisions, reasons = [], []
+    if len(proba) == 0:
+        return [], []
     illicit: Sequence[str] = labels.illicit
     columns = [labels.index(n) for n in illicit]
     block = np.array([thresholds[n].block for n in illicit])
     review = np.array([thresholds[n].review for n in illicit])
-    sub = proba[:, columns] if len(proba) else np.zeros((0, len(columns)))
-    for row in sub:
-        margin_block = row - block
-        margin_review = row - review
-        if (margin_block >= 0).any():
-            i = int(np.argmax(np.where(margin_block >= 0, row, -1)))
-            decisions.append(BLOCK)
+    scores = np.asarray(proba, dtype=np.float64)[:, columns]
+    block_hit = scores >= block
+    review_hit = scores >= review
+    blocked = block_hit.any(axis=1)
+    reviewed = review_hit.any(axis=1) & ~blocked
+    # the deciding class: highest score among the classes that crossed, else the closest
+    deciding = np.where(
+        blocked, np.argmax(np.where(block_hit, scores, -1), axis=1),
+        np.where(reviewed, np.argmax(np.where(review_hit, scores, -1), axis=1),
+                 np.argmax(scores - review, axis=1)),
+    )
+    decisions = np.where(blocked, BLOCK, np.where(reviewed, REVIEW, ALLOW)).tolist()
+    if not with_reasons:
+        return decisions, [""] * len(decisions)
+    reasons = []
+    for decision, i, row in zip(decisions, deciding.tolist(), scores, strict=True):
+        if decision == BLOCK:
             reasons.append(f"{illicit[i]} score {row[i]:.3f} ≥ block threshold {block[i]:.3f}")
-        elif (margin_review >= 0).any():
-            i = int(np.argmax(np.where(margin_review >= 0, row, -1)))
-            decisions.append(REVIEW)
+        elif decision == REVIEW:
             reasons.append(f"{illicit[i]} score {row[i]:.3f} ≥ review threshold {review[i]:.3f}")
         else:
-            i = int(np.argmax(margin_review))
-            decisions.append(ALLOW)
             reasons.append(
                 f"no illicit class reaches review; closest {illicit[i]} score {row[i]:.3f} "
                 f"< {review[i]:.3f}"

@@ -56,3 +56,11 @@ def test_invalid_thresholds_are_refused():
         ClassThresholds(block=0.3, review=0.5)
     with pytest.raises(ValueError, match="within"):
         ClassThresholds(block=2.0, review=0.5)
+
+
+def test_decide_without_reasons_and_on_no_rows():
+    thresholds = {"drugs": ClassThresholds(0.8, 0.4), "weapons": ClassThresholds(0.7, 0.3)}
+    proba = np.array([[0.05, 0.9, 0.05], [0.5, 0.1, 0.4], [0.9, 0.05, 0.05]])
+    decisions, reasons = decide(proba, LABELS, thresholds, with_reasons=False)
+    assert decisions == ["block", "review", "allow"] and reasons == ["", "", ""]
+    assert decide(np.zeros((0, 3)), LABELS, thresholds) == ([], [])

@@ -55,7 +55,7 @@ def score_chunk(clf: Classifier, chunk: RawChunk, source: InputFile, columns: Co
         descriptions = [None] * len(titles)
     texts = clf.prepare(Listing(t, d) for t, d in zip(titles, descriptions, strict=True))
     proba = clf.predict_proba_texts(texts)
-    decisions, _reasons = clf.decide(proba)
+    decisions, _ = clf.decide(proba, with_reasons=False)
     names = np.asarray(clf.labels.names, dtype=object)
     labels = names[np.argmax(proba, axis=1)]
     table, renamed = _make_room(valid, added_columns(clf.labels.names))
