@@ -77,7 +77,28 @@ def _check_n_features(n_features: int) -> int:
     return int(n_features)
 
 
-class CharNgramHasher:
+class _NgramHasher:
+    """Shared frame: encode the batch once, let the subclass hash its n-grams, count them."""
+
+    ngram_range: tuple[int, int]
+    n_features: int
+
+    def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        shape = (len(texts), self.n_features)
+        if not texts:
+            return sparse.csr_matrix(shape, dtype=np.float32)
+        codes, doc = _encode(texts)
+        rows, cols = self._ngrams(codes, doc)
+        return _counts(rows, cols, shape)
+
+    def _ngrams(
+        self, codes: np.ndarray, doc: np.ndarray
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """(text index, hashed column) arrays for every n-gram of the encoded batch."""
+        raise NotImplementedError
+
+
+class CharNgramHasher(_NgramHasher):
     """Counts of hashed character n-grams (lower-cased, each text padded with spaces)."""
 
     def __init__(self, ngram_range: tuple[int, int] = (2, 5), n_features: int = 2**20) -> None:
@@ -87,11 +108,9 @@ class CharNgramHasher:
         self.ngram_range = (int(low), int(high))
         self.n_features = _check_n_features(n_features)
 
-    def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        shape = (len(texts), self.n_features)
-        if not texts:
-            return sparse.csr_matrix(shape, dtype=np.float32)
-        codes, doc = _encode(texts)
+    def _ngrams(
+        self, codes: np.ndarray, doc: np.ndarray
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
         separators = np.cumsum(codes == 0)
         rows, cols = [], []
         low, high = self.ngram_range
@@ -111,10 +130,10 @@ class CharNgramHasher:
                 valid &= codes[:count] != 0
                 rows.append(doc[:count][valid])
                 cols.append(_mix(h[valid] ^ np.uint64(n), self.n_features))
-        return _counts(rows, cols, shape)
+        return rows, cols
 
 
-class WordNgramHasher:
+class WordNgramHasher(_NgramHasher):
     """Counts of hashed word unigrams and bigrams; a word is a run of ``\\w`` characters."""
 
     def __init__(self, ngram_range: tuple[int, int] = (1, 2), n_features: int = 2**20) -> None:
@@ -124,17 +143,15 @@ class WordNgramHasher:
         self.ngram_range = (int(ngram_range[0]), int(ngram_range[1]))
         self.n_features = _check_n_features(n_features)
 
-    def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        shape = (len(texts), self.n_features)
-        if not texts:
-            return sparse.csr_matrix(shape, dtype=np.float32)
-        codes, doc = _encode(texts)
+    def _ngrams(
+        self, codes: np.ndarray, doc: np.ndarray
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
         in_word = np.zeros(len(codes), dtype=bool)
         bmp = codes < 0x10000
         in_word[bmp] = _IS_WORD[codes[bmp].astype(np.int64)]
         changes = np.r_[False, in_word[:-1]] != in_word  # a run of word / non-word starts
         if not in_word.any():
-            return sparse.csr_matrix(shape, dtype=np.float32)
+            return [], []
         positions = np.arange(len(codes))
         offset = positions - np.maximum.accumulate(np.where(changes, positions, 0))
         with np.errstate(over="ignore"):
@@ -157,7 +174,7 @@ class WordNgramHasher:
                 pair = word_hash[:-1] * _MULTIPLIER + word_hash[1:] + np.uint64(2)
                 rows.append(word_doc[:-1][same])
                 cols.append(_mix(pair[same], self.n_features))
-        return _counts(rows, cols, shape)
+        return rows, cols
 
 
 class HashedTfidf:

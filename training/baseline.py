@@ -154,15 +154,17 @@ def train_baseline(
     version = name or f"baseline-{created.strftime('%Y%m%d-%H%M%S')}"
     classifier = Classifier(model, labels, config={
         "version": version, "max_description_chars": options.max_description_chars})
-    validation = splits["validation"]
-    val_proba = classifier.predict_proba_texts(
-        prepared_texts(validation, options.max_description_chars))
+    # metrics are argmax-based, so evaluating before thresholds exist is the same; the
+    # validation probabilities then serve both the metrics and the threshold choice
+    results, predictions = evaluate_splits(classifier, {s: splits[s] for s in EVAL_SPLITS})
+    if "validation" not in predictions:
+        raise ValueError(f"{dataset} has no validation rows; thresholds are chosen on them")
+    val_truth, val_proba = predictions["validation"]
     classifier.thresholds = choose_thresholds(
-        val_proba, to_ids(validation["label"], labels), labels,
+        val_proba, val_truth, labels,
         block_precision=options.block_precision, review_recall=options.review_recall,
         block_floor=options.block_floor, review_floor=options.review_floor,
     )
-    results, _ = evaluate_splits(classifier, {s: splits[s] for s in EVAL_SPLITS})
     classifier.config.update(
         created_at=created.isoformat(),
         dataset={"name": info["name"], "path": str(dataset), "fingerprint": info["fingerprint"],
