@@ -43,6 +43,12 @@ _SPELLED = re.compile(r"\b[^\W\d_]([ ._*\-])(?:[^\W\d_]\1)+[^\W\d_]\b")
 # ("c0ca1ne", "w33d"); digits at a word's edge ("4-MMC", "MP3", "ak47") are left alone.
 _LEET = re.compile(r"[A-Za-z][013457]+(?=[A-Za-z])")
 _LEET_LETTERS = str.maketrans("013457", "oieast")
+# At a word's edge only the unambiguous cases: a trailing 3 or 0 after four letters
+# ("cocain3", "hell0": no product code ends that way), a leading 0 or $ before three
+# letters ("0xy", "$hipping"; prices have digits after the $).
+_LEET_END = re.compile(r"(?<=[A-Za-z]{4})[30](?![\w.,]\d)\b")
+_LEET_START = re.compile(r"(?<![\w$])[0$](?=[A-Za-z]{3})")
+_LEET_EDGE_LETTERS = {"3": "e", "0": "o", "$": "s"}
 
 _TAG = re.compile(r"<[^>]{0,200}>")
 _SPACE = re.compile(r"\s+")
@@ -74,6 +80,9 @@ def normalise(text: str) -> str:
         text = _DECORATION.sub(" ", text)
     text = _SPELLED.sub(_join_spelled, text)
     text = _LEET.sub(_unleet, text)
+    if any(c in text for c in "30$"):
+        text = _LEET_END.sub(_unleet_edge, text)
+        text = _LEET_START.sub(_unleet_edge, text)
     return _SPACE.sub(" ", text).strip()
 
 
@@ -84,6 +93,10 @@ def _join_spelled(match: re.Match[str]) -> str:
 def _unleet(match: re.Match[str]) -> str:
     found = match.group()
     return found[0] + found[1:].translate(_LEET_LETTERS)
+
+
+def _unleet_edge(match: re.Match[str]) -> str:
+    return _LEET_EDGE_LETTERS[match.group()]
 
 
 DEFAULT_MAX_DESCRIPTION_CHARS = 400

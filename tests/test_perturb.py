@@ -63,6 +63,14 @@ def test_leetspeak_inside_words_is_undone_but_codes_are_kept():
         assert normalise(kept) == kept
 
 
+def test_unambiguous_leetspeak_at_word_edges_is_undone():
+    assert normalise("Coc4in3 st3al7h $h1pp1ng w0rldw1d3") == "Cocaine stealth shipping worldwide"
+    assert normalise("0xyc0nt1n 80mg, hell0") == "oxycontin 80mg, hello"
+    for kept in ("$350 obo", "Xbox 360", "Galaxy S3", "Windows 10", "win10", "$$$ cash",
+                 "1x 0.5g", "Model 3", "ps3 games"):
+        assert normalise(kept) == kept
+
+
 def test_leetspeak_uses_leet_characters():
     text = run("leetspeak", "cocaine ecstasy")
     assert any(c in text for c in "0134579@$")
