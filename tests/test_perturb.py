@@ -116,3 +116,30 @@ def test_augmentation_rows_keep_label_and_group():
     assert len(AUGMENTATIONS) == len(set(AUGMENTATIONS))
     with pytest.raises(ValueError, match="columns"):
         augment_training_rows(frame[["text"]], seed=0, fraction=0.1)
+
+
+def test_register_copies_restyle_only_the_negative_class_and_keep_groups():
+    import pandas as pd
+
+    from training.register import informal, register_copies
+
+    frame = pd.DataFrame({
+        "text": ["Samsung Galaxy S4 16GB | unlocked", "Cotton bath towel", "Cocaine 1g pure"],
+        "label": ["benign", "benign", "drugs"],
+        "group": ["g1", "g2", "g3"],
+    })
+    copies = register_copies(frame, label="benign", fraction=2.0, seed=0)
+    assert len(copies) == 4
+    assert set(copies["label"]) == {"benign"}
+    assert set(copies["group"]) <= {"g1", "g2"}
+    for text, group in zip(copies["text"], copies["group"], strict=True):
+        original = frame.loc[frame["group"] == group, "text"].item()
+        assert text != original
+        # the listing's own words survive, in order, and the description is kept as is
+        assert original.split(" | ")[0].lower() in text.lower()
+        if " | " in original:
+            assert text.endswith(" | unlocked")
+    assert register_copies(frame, label="benign", fraction=0.0, seed=0).empty
+    # a restyled title never contains the title | description separator
+    rng = random.Random(3)
+    assert all(" | " not in informal("Rolex watch", rng) for _ in range(200))

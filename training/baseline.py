@@ -21,6 +21,7 @@ from model.thresholds import choose_thresholds
 from training.augment import augment_training_rows
 from training.card import render_model_card
 from training.metrics import classification_metrics, to_ids
+from training.register import register_copies
 
 log = logging.getLogger(__name__)
 EVAL_SPLITS = ("validation", "test", "oot", "cross_market")
@@ -32,6 +33,7 @@ class BaselineOptions:
     n_features: int = 2**19
     max_per_class: int | None = None  # cap training rows per class (quick runs, tests)
     augment: float = 0.2  # share of training rows added again as obfuscated copies
+    register: float = 0.5  # share of benign rows added again in a classifieds register
     max_description_chars: int = DEFAULT_MAX_DESCRIPTION_CHARS  # description prefix kept
     calibration_folds: int = 3
     block_precision: float = 0.95
@@ -139,9 +141,11 @@ def train_baseline(
         augment_training_rows(train, seed=options.seed, fraction=options.augment)
         if options.augment > 0 else train.iloc[:0]
     )
-    train = pd.concat([train, augmented], ignore_index=True)
-    log.info("training baseline on %d rows (%d extra, %d augmented)", len(train),
-             len(extra_rows), len(augmented))
+    restyled = register_copies(train, label=labels.negative, fraction=options.register,
+                               seed=options.seed)
+    train = pd.concat([train, augmented, restyled], ignore_index=True)
+    log.info("training baseline on %d rows (%d extra, %d augmented, %d restyled)", len(train),
+             len(extra_rows), len(augmented), len(restyled))
     started = time.perf_counter()
     model = TfidfLinearModel(
         C=options.C, n_features=options.n_features,
@@ -169,7 +173,7 @@ def train_baseline(
         created_at=created.isoformat(),
         dataset={"name": info["name"], "path": str(dataset), "fingerprint": info["fingerprint"],
                  "train_rows": len(train), "extra_rows": len(extra_rows),
-                 "augmented_rows": len(augmented)},
+                 "augmented_rows": len(augmented), "restyled_rows": len(restyled)},
         policy=info["policy"],
         metrics=results,
         training={"options": asdict(options), "fit_seconds": round(fit_seconds, 1),

@@ -56,6 +56,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="add this share of training rows again as obfuscated copies "
                             "(leetspeak, typos, boilerplate, decoration); 0 to disable "
                             "(default 0.2)")
+    group.add_argument("--register", type=float, default=0.5, metavar="FRACTION",
+                       help="add this share of benign rows again with titles rewritten in a "
+                            "classifieds register (capitals, '!!!', prices, 'for sale'), so "
+                            "writing style stops passing for evidence; 0 to disable "
+                            "(default 0.5)")
     if _has_transformer_training():
         from training.transformer.options import add_transformer_arguments
 
@@ -97,6 +102,7 @@ def _train(args: argparse.Namespace) -> int:
 
         options = BaselineOptions(C=args.C, n_features=2**args.hash_bits, seed=args.seed,
                                   max_per_class=args.max_per_class, augment=args.augment,
+                                  register=args.register,
                                   **({"max_description_chars": args.max_description_chars}
                                      if args.max_description_chars is not None else {}),
                                   calibration_folds=args.calibration_folds,

@@ -24,6 +24,7 @@ class TransformerOptions:
     base: str | None = None  # HF encoder folder; None = the bundled all-MiniLM-L6-v2
     input: str = "text"  # "text" (title | description prefix) or "title"
     description_dropout: float = 0.5  # share of training rows with a description shown without
+    register: float = 0.5  # benign rows added again restyled (see training.register)
     max_length: int = 64
     batch_size: int = 32
     eval_batch_size: int = 128
@@ -76,6 +77,8 @@ class TransformerOptions:
         if not 0 <= self.description_dropout <= 1:
             raise ValueError(f"description_dropout must be within [0, 1], got "
                              f"{self.description_dropout}")
+        if not 0 <= self.register <= 10:
+            raise ValueError(f"register must be within [0, 10], got {self.register}")
         if not 0 <= self.min_agreement <= 1:
             raise ValueError(f"min_agreement must be within [0, 1], got {self.min_agreement}")
         if self.patience < 1:
@@ -88,7 +91,7 @@ class TransformerOptions:
     # Options that change what a resumed run would compute; others (progress, work_dir,
     # thresholds, evaluation) may differ between the killed run and its resumption.
     TRAINING_KEYS = (
-        "base", "input", "description_dropout", "max_length", "batch_size", "epochs",
+        "base", "input", "description_dropout", "register", "max_length", "batch_size", "epochs",
         "max_steps", "learning_rate", "weight_decay", "warmup_ratio", "cap_per_class",
         "negative_cap", "class_weight_power", "eval_steps", "eval_cap_per_class", "seed",
     )

@@ -24,6 +24,7 @@ from model.labels import LabelSet
 from model.text import DEFAULT_MAX_DESCRIPTION_CHARS, listing_text
 from model.thresholds import choose_thresholds
 from model.transformer import OnnxTransformerModel
+from training.register import register_copies
 from training.transformer.card import render_card
 from training.transformer.export import check_agreement, export_int8, label_agreement
 from training.transformer.finetune import encode, fine_tune
@@ -169,7 +170,14 @@ def train_transformer(
         base, num_labels=len(labels), id2label=labels.id2label, label2id=labels.label2id,
     )
     val_texts = model_inputs(val_frame, options)
-    train_data = encode(tokenizer, training_inputs(sample, options), y_train,
+    train_texts = training_inputs(sample, options)
+    restyled = register_copies(
+        pd.DataFrame({"text": train_texts, "label": sample["label"].to_numpy(),
+                      "group": sample["group"].to_numpy()}),
+        label=labels.negative, fraction=options.register, seed=options.seed)
+    log.info("adding %d benign listings restyled in a classifieds register", len(restyled))
+    train_data = encode(tokenizer, train_texts + restyled["text"].tolist(),
+                        np.concatenate([y_train, class_ids(restyled, labels, "train")]),
                         options.max_length)
     early_data = encode(tokenizer, [val_texts[i] for i in early_rows], y_val[early_rows],
                         options.max_length)

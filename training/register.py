@@ -1,0 +1,101 @@
+"""Writing-register augmentation: the same listing, written the way a classifieds ad is.
+
+The shared data has a confound (see ``../shared/datasets/README.md``): illicit listings come
+from darknet markets, written by individuals in a loud, informal register (capitals, "!!!",
+"$$$", prices, "cheap", "fast delivery"), while almost every benign listing comes from a
+shop catalogue, written in a flat, formal one. A linear model learns the register as a
+shortcut: on person-to-person ads from an unseen site (craigslist) it calls "AC UNIT !!!
+5000 BTU" drugs. Copies of training rows of *every* class rewritten in that register make it
+worthless as evidence, so the weights move onto what is offered.
+
+The register markers below are generic selling phrases and typography, written by hand; none
+is taken from an evaluation split.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pandas as pd
+
+from model.text import SEPARATOR, normalise
+
+_SHOUTS = ("!!!", "!!", "!", "!!!!!", "***", "$$$", "$$", "###", "~~~", "===", ">>>", "<<<",
+           "...", "!!! $$$", "***!!!***")
+_PHRASES = (
+    "for sale", "FOR SALE", "cheap", "CHEAP!", "best price", "BEST PRICES!", "great deal",
+    "like new", "brand new", "NEW", "must see", "must go", "wow", "WOW", "hot deal",
+    "limited offer", "special offer", "discount", "sale", "on sale", "price drop",
+    "fast delivery", "fast shipping", "free shipping", "ships today", "worldwide shipping",
+    "cash only", "cash paid", "call now", "text me", "contact me", "pm me", "serious buyers only",
+    "or best offer", "OBO", "negotiable", "bulk discount", "wholesale", "top quality",
+    "high quality", "100% legit", "trusted seller", "satisfaction guaranteed", "in stock",
+    "available now", "ready to ship", "grab it", "don't miss out", "deal of the day",
+)
+_CURRENCIES = ("$", "£", "€", "USD ", "Rs. ")
+
+
+def _price(rng: random.Random) -> str:
+    amount = rng.choice((rng.randint(5, 99), rng.randint(100, 999), rng.randint(1, 50) * 50))
+    currency = rng.choice(_CURRENCIES)
+    return f"{currency}{amount}"
+
+
+def _recase(text: str, rng: random.Random) -> str:
+    roll = rng.random()
+    if roll < 0.35:
+        return text.upper()
+    if roll < 0.55:
+        return text.title()
+    if roll < 0.7:
+        return text.lower()
+    return text
+
+
+def informal(title: str, rng: random.Random) -> str:
+    """``title`` in a classifieds register: recased, with 1–3 of shouting, selling phrases
+    and a price around it. The words of the listing itself are kept in order."""
+    parts = [_recase(title, rng)]
+    for _ in range(rng.randint(1, 3)):
+        roll = rng.random()
+        if roll < 0.45:
+            extra = rng.choice(_PHRASES)
+        elif roll < 0.75:
+            extra = rng.choice(_SHOUTS)
+        else:
+            extra = _price(rng)
+        if rng.random() < 0.5:
+            parts.append(extra)
+        else:
+            parts.insert(0, extra)
+    sep = rng.choice((" ", " - ", " / ", ", ", " "))  # never " | ": that ends a title
+    return sep.join(parts)
+
+
+def register_copies(frame: pd.DataFrame, *, label: str, fraction: float,
+                    seed: int) -> pd.DataFrame:
+    """Copies of ``round(fraction × rows of label)`` random rows of ``label``, titles rewritten
+    by :func:`informal` (descriptions kept). ``frame`` has prepared ``text``, ``label`` and
+    ``group``; a copy keeps its row's group, so grouped folds never split the two.
+
+    Only the negative class needs it: the illicit rows are written that way already, and
+    copying them too would only reinforce their majority.
+    """
+    missing = {"text", "label", "group"} - set(frame.columns)
+    if missing:
+        raise ValueError(f"register augmentation needs columns {sorted(missing)}")
+    if not 0.0 <= fraction <= 10.0:
+        raise ValueError(f"register fraction must be within [0, 10], got {fraction}")
+    source = frame[frame["label"] == label].reset_index(drop=True)
+    n = round(fraction * len(source))
+    if n == 0:
+        return frame.iloc[:0][["text", "label", "group"]]
+    picks = np.random.default_rng(seed).choice(len(source), size=n, replace=n > len(source))
+    rng = random.Random(f"{seed}:register")
+    texts = []
+    for i in picks:
+        title, sep, body = str(source.at[i, "text"]).partition(SEPARATOR)
+        texts.append(f"{normalise(informal(title, rng))}{sep}{body}")
+    return pd.DataFrame({"text": texts, "label": label,
+                         "group": source["group"].to_numpy()[picks]})
