@@ -3,10 +3,13 @@
     python benchmarks/load_test.py --model default            # a bundle from artifacts/models
     python benchmarks/load_test.py --tiny                     # the tiny test bundle
     python benchmarks/load_test.py --model baseline --duration 10 --output out.json
+    python benchmarks/load_test.py --model default --clients 8 --batch 32 --rate 1000
 
 For every cell of (concurrent clients × listings per request) — by default 1, 8, 64 clients
 and batches of 1 and 32 — each client sends requests back to back for ``--duration``
-seconds. Reported: requests/s, listings/s, p50/p95/p99 latency and failed requests. The
+seconds (or, with ``--rate``, on a fixed schedule that offers that many listings/s: the
+latency at a given load rather than at saturation). Reported: requests/s, listings/s,
+p50/p95/p99 latency and failed requests. The
 server runs with authentication off (loopback only) and its production defaults otherwise
 (micro-batching, JSON access logs to a file). Clients and server share this machine's
 cores, so the figures are a lower bound for a server with the cores to itself.
@@ -151,8 +154,12 @@ class Server:
 
 
 async def run_cell(url: str, listings: list[dict[str, Any]], clients: int, batch: int,
-                   duration_s: float, warmup_s: float, server_pid: int | None = None
-                   ) -> dict[str, Any]:
+                   duration_s: float, warmup_s: float, server_pid: int | None = None,
+                   rate: float | None = None) -> dict[str, Any]:
+    """One cell. Closed loop (each client sends its next request when the last returns) by
+    default; with ``rate`` (listings/s offered by all clients together) each client sends on
+    a fixed schedule instead, and a request's latency counts from when it was due, so a
+    server that falls behind is charged for the queueing (no coordinated omission)."""
     latencies: list[float] = []
     failures: dict[str, int] = {}
     # one client (one keep-alive connection) per simulated user: a shared pool serialises
@@ -163,10 +170,16 @@ async def run_cell(url: str, listings: list[dict[str, Any]], clients: int, batch
 
     async def one_client(index: int, until: float, record: bool) -> None:
         client, cursor = sessions[index], index * 7919
+        interval = clients * batch / rate if rate else 0.0
+        due = time.perf_counter() + interval * index / clients
         while time.perf_counter() < until:
             body = {"listings": [listings[(cursor + i) % len(listings)] for i in range(batch)]}
             cursor += batch
-            started = time.perf_counter()
+            if rate:
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                started, due = due, due + interval
+            else:
+                started = time.perf_counter()
             try:
                 r = await client.post("/v1/classify", json=body)
                 ok, why = r.status_code == 200, str(r.status_code)
@@ -191,7 +204,8 @@ async def run_cell(url: str, listings: list[dict[str, Any]], clients: int, batch
         await asyncio.gather(*(c.aclose() for c in sessions))
     ms = np.array(latencies) * 1000 if latencies else np.array([np.nan])
     return {
-        "clients": clients, "batch": batch, "seconds": round(elapsed, 3),
+        "clients": clients, "batch": batch, "offered_listings_per_s": rate,
+        "seconds": round(elapsed, 3),
         "requests": len(latencies), "failed": sum(failures.values()), "failures": failures,
         "requests_per_s": round(len(latencies) / elapsed, 1),
         "listings_per_s": round(len(latencies) * batch / elapsed, 1),
@@ -236,6 +250,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--clients", type=int, nargs="+", default=[1, 8, 64])
     p.add_argument("--batch", type=int, nargs="+", default=[1, 32])
     p.add_argument("--duration", type=float, default=5.0, help="seconds measured per cell")
+    p.add_argument("--rate", type=float, default=None, metavar="LISTINGS_PER_S",
+                   help="offer this many listings/s on a fixed schedule (open loop) instead "
+                        "of sending back to back; latency counts from when a request was due")
     p.add_argument("--warmup", type=float, default=1.0, help="seconds before each cell")
     p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     p.add_argument("--env", nargs="*", default=[], metavar="NAME=VALUE",
@@ -244,6 +261,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.duration <= 0 or min(args.clients) < 1 or min(args.batch) < 1:
         p.error("--duration, --clients and --batch must be positive")
+    if args.rate is not None and args.rate <= 0:
+        p.error("--rate must be positive")
     return args
 
 
@@ -268,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
             for batch in args.batch:
                 for clients in args.clients:
                     cell = asyncio.run(run_cell(server.url, listings, clients, batch,
-                                                args.duration, args.warmup, server.proc.pid))
+                                                args.duration, args.warmup, server.proc.pid,
+                                                args.rate))
                     cells.append(cell)
                     print(table([cell]).splitlines()[-1], flush=True)
         finally:
