@@ -66,3 +66,27 @@ def test_cap_per_class_is_reproducible():
     capped = cap_per_class(frame, 4, seed=1)
     assert capped["label"].value_counts().to_dict() == {"a": 4, "b": 3}
     assert capped.equals(cap_per_class(frame, 4, seed=1))
+
+
+def test_bootstrap_interval_brackets_macro_f1_and_resamples_whole_groups():
+    import numpy as np
+
+    from training.metrics import bootstrap_macro_f1
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 600)
+    pred = np.where(rng.random(600) < 0.8, y, rng.integers(0, 3, 600))
+    assert bootstrap_macro_f1(y, y, [0, 1, 2], 3) == [1.0, 1.0]
+    low, high = bootstrap_macro_f1(y, pred, [0, 1, 2], 3)
+    point = np.mean([2 * ((y == c) & (pred == c)).sum() / ((y == c).sum() + (pred == c).sum())
+                     for c in range(3)])
+    assert low < point < high and high - low < 0.2
+    # one group: every resample draws the same rows, so the interval is the point itself
+    one = bootstrap_macro_f1(y, pred, [0, 1, 2], 3, groups=np.zeros(600))
+    assert one[0] == one[1] == round(point, 4)
+    # errors that come a vendor at a time: resampling vendors shows the real uncertainty
+    vendor = np.arange(600) % 10
+    clustered = np.where(vendor < 2, (y + 1) % 3, y)
+    by_row = bootstrap_macro_f1(y, clustered, [0, 1, 2], 3)
+    by_vendor = bootstrap_macro_f1(y, clustered, [0, 1, 2], 3, groups=vendor)
+    assert by_vendor[1] - by_vendor[0] > 2 * (by_row[1] - by_row[0])

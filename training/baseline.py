@@ -107,7 +107,8 @@ def evaluate_splits(
         y = to_ids(frame["label"], classifier.labels)
         texts = prepared_texts(frame, int(classifier.config["max_description_chars"]))
         proba = classifier.predict_proba_texts(texts)
-        results[name] = classification_metrics(y, proba, classifier.labels)
+        groups = frame["group"].to_numpy() if "group" in frame else None
+        results[name] = classification_metrics(y, proba, classifier.labels, groups)
         predictions[name] = (y, proba)
     return results, predictions
 

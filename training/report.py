@@ -13,9 +13,13 @@ from model.labels import LabelSet
 
 def metrics_markdown(results: dict[str, dict[str, Any]], labels: LabelSet) -> str:
     """One summary table (macro-F1 per split) and one per-class table per split."""
-    lines = ["| split | rows | accuracy | macro-F1 |", "|---|---|---|---|"]
+    lines = ["| split | rows | accuracy | macro-F1 | 95% interval (vendor bootstrap) |",
+             "|---|---|---|---|---|"]
     for split, m in results.items():
-        lines.append(f"| {split} | {m['rows']} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} |")
+        ci = m.get("macro_f1_ci95")
+        interval = f"{ci[0]:.4f} – {ci[1]:.4f}" if ci else "n/a"
+        lines.append(f"| {split} | {m['rows']} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} "
+                     f"| {interval} |")
     for split, m in results.items():
         lines += ["", f"### {split}", "", "| class | precision | recall | F1 | support |",
                   "|---|---|---|---|---|"]
