@@ -1,11 +1,13 @@
 """The cascade model kind: a fast model answers what it is sure of, a slow one the rest.
 
 The baseline scores every listing; listings whose highest class probability is at least the
-cut keep the baseline's answer, the others are scored again by the transformer. The cut is
-chosen on validation data at build time (``training.transformer.cascade``). Each sub-model
+cut keep the baseline's answer, the others are scored again by the transformer, whose
+probabilities are blended with the baseline's (``slow_weight`` × transformer + the rest ×
+baseline; 1.0 = the transformer alone). The cut and the weight are chosen on validation data
+at build time (``training.transformer.cascade``). Each sub-model
 lives in its own sub-folder of the bundle and is loaded by its own kind class:
 
-    cascade.json        {"cut": 0.9, "parts": {"baseline": "baseline", "transformer": ...}}
+    cascade.json        {"cut": 0.9, "slow_weight": 0.5, "parts": {"baseline": ..., ...}}
     baseline/...        the fast model's files
     transformer/...     the slow model's files
 """
@@ -30,12 +32,20 @@ FAST, SLOW = "baseline", "transformer"
 class CascadeModel:
     kind = "cascade"
 
-    def __init__(self, fast: Any, slow: Any, cut: float) -> None:
+    def __init__(self, fast: Any, slow: Any, cut: float, slow_weight: float = 1.0) -> None:
         if not 0.0 <= cut <= 1.0:
             raise ValueError(f"the cascade cut must be within [0, 1], got {cut}")
+        if not 0.0 < slow_weight <= 1.0:
+            raise ValueError(f"the cascade's slow_weight must be within (0, 1], got {slow_weight}")
         self.fast = fast
         self.slow = slow
         self.cut = float(cut)
+        self.slow_weight = float(slow_weight)
+
+    def blend(self, fast_proba: np.ndarray, slow_proba: np.ndarray) -> np.ndarray:
+        """Scores for routed listings: the transformer's, blended with the baseline's."""
+        w = self.slow_weight
+        return slow_proba if w == 1.0 else w * slow_proba + (1.0 - w) * fast_proba
 
     def route(self, fast_proba: np.ndarray) -> np.ndarray:
         """True where the fast model is not sure enough and the slow one must answer."""
@@ -54,7 +64,7 @@ class CascadeModel:
                     f"the cascade's {SLOW} returned shape {slow.shape}; the {FAST} has "
                     f"{proba.shape[1]} classes"
                 )
-            proba[routed] = slow
+            proba[routed] = self.blend(proba[routed], slow)
         return proba
 
     def save(self, directory: str | os.PathLike) -> list[str]:
@@ -64,7 +74,8 @@ class CascadeModel:
             sub = directory / name
             sub.mkdir(parents=True, exist_ok=False)
             written += [f"{name}/{f}" for f in part.save(sub)]
-        meta = {"cut": self.cut, "parts": {FAST: self.fast.kind, SLOW: self.slow.kind}}
+        meta = {"cut": self.cut, "slow_weight": self.slow_weight,
+                "parts": {FAST: self.fast.kind, SLOW: self.slow.kind}}
         (directory / CASCADE_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         return [*written, CASCADE_FILE]
 
@@ -74,6 +85,7 @@ class CascadeModel:
         try:
             meta = json.loads((directory / CASCADE_FILE).read_text(encoding="utf-8"))
             cut = float(meta["cut"])
+            slow_weight = float(meta.get("slow_weight", 1.0))  # bundles before blending
             kinds = {name: str(meta["parts"][name]) for name in (FAST, SLOW)}
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise BundleError(f"{directory / CASCADE_FILE} is missing or invalid: {exc}") from exc
@@ -83,4 +95,4 @@ class CascadeModel:
             name: kind_class(kind).load(directory / name, {**config, "kind": kind})
             for name, kind in kinds.items()
         }
-        return cls(parts[FAST], parts[SLOW], cut)
+        return cls(parts[FAST], parts[SLOW], cut, slow_weight)

@@ -99,6 +99,33 @@ def test_cascade_sends_only_unsure_listings_to_the_slow_model():
     assert cascade.predict_proba([]).shape[0] == 0
     with pytest.raises(ValueError):
         CascadeModel(fast, slow, cut=1.5)
+    with pytest.raises(ValueError):
+        CascadeModel(fast, slow, cut=0.8, slow_weight=0.0)
+
+
+def test_cascade_blends_routed_scores_and_keeps_the_blend_in_its_bundle(tmp_path):
+    fast = _Fixed({"sure": [0.95, 0.05], "unsure": [0.6, 0.4]})
+    slow = _Fixed({"unsure": [0.1, 0.9]})
+    cascade = CascadeModel(fast, slow, cut=0.8, slow_weight=0.5)
+    np.testing.assert_allclose(cascade.predict_proba(["sure", "unsure"]),
+                               [[0.95, 0.05], [0.35, 0.65]])
+
+
+def test_choose_cut_prefers_a_blend_when_it_scores_better():
+    # half the rows: the fast model right (0.6), the slow one wrong but unsure (0.45 for the
+    # truth); the other half: the fast model wrong (0.4), the slow one right and sure (0.95).
+    # Each alone gets half right; only the even blend gets every row.
+    y = np.array([0, 1] * 50)
+    first_half = np.arange(100) < 50
+    truth_fast = np.where(first_half, 0.6, 0.4)
+    truth_slow = np.where(first_half, 0.45, 0.95)
+    onehot = y[:, None] == np.arange(2)
+    fast = np.where(onehot, truth_fast[:, None], 1 - truth_fast[:, None])
+    slow = np.where(onehot, truth_slow[:, None], 1 - truth_slow[:, None])
+    choice = choose_cut(fast, slow, y, max_routed=1.0)
+    assert choice["slow_weight"] == 0.5
+    assert choice["validation_macro_f1"] == pytest.approx(1.0)
+    assert choice["transformer_validation_macro_f1"] < 0.6
 
 
 def test_choose_cut_routes_the_fewest_listings_for_the_best_score():

@@ -1,10 +1,12 @@
 """``build_cascade``: join a baseline and a transformer bundle, the cut chosen on validation.
 
 For every candidate cut the validation listings whose baseline max-probability is below it
-go to the transformer. The chosen cut is the one sending the fewest listings to the
-transformer among those whose validation macro-F1 is within ``tolerance`` of the best, with
-at most ``max_routed`` of the listings routed (the throughput budget: the transformer is
-10–50 times slower than the baseline).
+go to the transformer, whose scores are blended with the baseline's at each candidate
+weight (1.0 = the transformer alone; the two models err differently, so a blend often beats
+either). The chosen (cut, weight) is the one sending the fewest listings to the transformer
+among those whose validation macro-F1 is within ``tolerance`` of the best, with at most
+``max_routed`` of the listings routed (the throughput budget: the transformer is 10–50
+times slower than the baseline); among equal routing, the higher weight.
 """
 
 from __future__ import annotations
@@ -34,9 +36,12 @@ log = logging.getLogger(__name__)
 EVALUATE = ("test", "oot", "cross_market")
 
 
+SLOW_WEIGHTS = (1.0, 0.75, 0.5)
+
+
 def choose_cut(
     fast: np.ndarray, slow: np.ndarray, y: np.ndarray, *, max_routed: float = 0.3,
-    tolerance: float = 0.002,
+    tolerance: float = 0.002, slow_weights: tuple[float, ...] = SLOW_WEIGHTS,
 ) -> dict[str, Any]:
     """The cut and its validation figures; see the module docstring for the rule."""
     if not 0 <= max_routed <= 1:
@@ -46,15 +51,17 @@ def choose_cut(
                                  np.linspace(0.3, 1.0, 71)])
     fast_pred, slow_pred = fast.argmax(axis=1), slow.argmax(axis=1)
     grid = []
-    for cut in candidates:
-        routed = confidence < cut
-        pred = np.where(routed, slow_pred, fast_pred)
-        grid.append((float(cut), float(routed.mean()), macro_f1(y, pred)))
-    allowed = [g for g in grid if g[1] <= max_routed] or [grid[0]]
-    best = max(g[2] for g in allowed)
-    cut, routed, score = min((g for g in allowed if g[2] >= best - tolerance),
-                             key=lambda g: (g[1], g[0]))
-    return {"cut": round(cut, 6), "routed_validation": round(routed, 5),
+    for weight in slow_weights:
+        routed_pred = (weight * slow + (1 - weight) * fast).argmax(axis=1)
+        for cut in candidates:
+            routed = confidence < cut
+            pred = np.where(routed, routed_pred, fast_pred)
+            grid.append((float(cut), float(weight), float(routed.mean()), macro_f1(y, pred)))
+    allowed = [g for g in grid if g[2] <= max_routed] or [grid[0]]
+    best = max(g[3] for g in allowed)
+    cut, weight, routed, score = min((g for g in allowed if g[3] >= best - tolerance),
+                                     key=lambda g: (g[2], -g[1], g[0]))
+    return {"cut": round(cut, 6), "slow_weight": weight, "routed_validation": round(routed, 5),
             "validation_macro_f1": round(score, 5),
             "baseline_validation_macro_f1": round(macro_f1(y, fast_pred), 5),
             "transformer_validation_macro_f1": round(macro_f1(y, slow_pred), 5),
@@ -103,8 +110,9 @@ def build_cascade(
     choice = choose_cut(fast_val, slow_val, y_val, max_routed=max_routed, tolerance=tolerance)
     log.info("cascade cut %.4f routes %.1f%% of validation to the transformer (macro-F1 %.4f)",
              choice["cut"], 100 * choice["routed_validation"], choice["validation_macro_f1"])
-    cascade = CascadeModel(fast_clf.model, slow_clf.model, choice["cut"])
-    proba_val = np.where(cascade.route(fast_val)[:, None], slow_val, fast_val)
+    cascade = CascadeModel(fast_clf.model, slow_clf.model, choice["cut"], choice["slow_weight"])
+    proba_val = np.where(cascade.route(fast_val)[:, None], cascade.blend(fast_val, slow_val),
+                         fast_val)
     thresholds = choose_thresholds(proba_val, y_val, labels)
 
     metrics: dict[str, Any] = {"validation": split_metrics(
@@ -117,8 +125,8 @@ def build_cascade(
         proba = fast_clf.predict_proba_texts(split_texts)
         routed = cascade.route(proba)
         if routed.any():
-            proba[routed] = slow_clf.predict_proba_texts(
-                [t for t, r in zip(split_texts, routed, strict=True) if r])
+            proba[routed] = cascade.blend(proba[routed], slow_clf.predict_proba_texts(
+                [t for t, r in zip(split_texts, routed, strict=True) if r]))
         metrics[split] = split_metrics(class_ids(frame, labels, split), proba, labels,
                                        frame["market"].astype(str).tolist())
         metrics[split]["routed"] = round(float(routed.mean()), 5)
@@ -140,7 +148,8 @@ def build_cascade(
         title=f"contraband cascade model {version}",
         summary=f"The baseline `{fast_clf.version}` answers listings it scores at least "
                 f"{choice['cut']:.3f} for one class; the transformer `{slow_clf.version}` "
-                "answers the rest.",
+                f"answers the rest, its scores weighted {choice['slow_weight']:.2f} against "
+                "the baseline's.",
         labels=labels, dataset=dataset, metrics=metrics,
         training=[
             f"cut {choice['cut']:.4f} chosen on validation: {choice['routed_validation']:.1%} "
