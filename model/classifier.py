@@ -25,6 +25,19 @@ from model.thresholds import ClassThresholds, decide, parse_thresholds
 
 
 @dataclass(frozen=True)
+class BundleInfo:
+    """A verified bundle's description, from :meth:`Classifier.inspect`."""
+
+    path: Path
+    config: dict[str, Any]
+    labels: LabelSet
+
+    @property
+    def version(self) -> str:
+        return str(self.config["version"])
+
+
+@dataclass(frozen=True)
 class Listing:
     """One marketplace listing: a title and, where the source has one, a description."""
 
@@ -90,6 +103,15 @@ class Classifier:
         self.path = path
 
     # -- loading and saving ------------------------------------------------------------
+    @staticmethod
+    def inspect(name: str | os.PathLike | None = "default",
+                models_dir: str | os.PathLike | None = None) -> BundleInfo:
+        """What a bundle is (path, config, labels, version), checksums verified, without
+        loading its model: for a process that only hands the bundle to workers."""
+        path = registry.resolve(name, models_dir)
+        config = verify_bundle(path)
+        return BundleInfo(path=path, config=config, labels=LabelSet.from_config(config))
+
     @classmethod
     def load(cls, name: str | os.PathLike | None = "default",
              models_dir: str | os.PathLike | None = None) -> Classifier:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 
 from model import Classifier
+from model.classifier import BundleInfo
 from serve.scan.columns import ColumnMap
 from serve.scan.inputs import InputFile
 from serve.scan.manifest import Manifest
@@ -45,11 +46,14 @@ def file_chunks(source: InputFile, index: int, done: set[int], chunk_rows: int,
     yield FileEnd(index, chunks)
 
 
-def run_local(clf: Classifier, inputs: list[InputFile], manifest: Manifest, sink: Sink, *,
+def run_local(bundle: BundleInfo, inputs: list[InputFile], manifest: Manifest, sink: Sink, *,
               chunk_rows: int, columns: ColumnMap, group_by: tuple[str, ...],
               workers: int) -> None:
     stream = chunk_stream(inputs, manifest, chunk_rows, columns)
     if workers <= 1:
+        _init_worker(str(bundle.path), bundle.version)
+        clf = _WORKER_CLF
+        assert clf is not None
         for item in stream:
             if isinstance(item, FileEnd):
                 sink.file_end(item)
@@ -58,7 +62,7 @@ def run_local(clf: Classifier, inputs: list[InputFile], manifest: Manifest, sink
         return
     context = multiprocessing.get_context("spawn")  # fork after threads start is unsafe
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                             initargs=(str(clf.path), clf.version)) as pool:
+                             initargs=(str(bundle.path), bundle.version)) as pool:
         inflight: deque[Future | FileEnd] = deque()
         try:
             for item in stream:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from model import Classifier
+from model.classifier import BundleInfo
 from serve.scan.columns import ColumnMap
 from serve.scan.engine_local import file_chunks
 from serve.scan.inputs import InputFile
@@ -32,7 +33,7 @@ log = logging.getLogger("serve.scan")
 CHUNK, END = "chunk", "end"
 
 
-def run_ray(clf: Classifier, inputs: list[InputFile], manifest: Manifest, sink: Sink, *,
+def run_ray(bundle: BundleInfo, inputs: list[InputFile], manifest: Manifest, sink: Sink, *,
             address: str | None, chunk_rows: int, columns: ColumnMap,
             group_by: tuple[str, ...], workers: int) -> None:
     try:
@@ -55,7 +56,7 @@ def run_ray(clf: Classifier, inputs: list[InputFile], manifest: Manifest, sink: 
     try:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
-        bundle = ray.put(_bundle_files(Path(clf.path)))
+        files_ref = ray.put(_bundle_files(Path(bundle.path)))
         done = {i: manifest.done_chunks(i) for i in todo}
         ds = ray.data.from_items([{"file_index": i} for i in todo],
                                  override_num_blocks=len(todo))
@@ -64,7 +65,7 @@ def run_ray(clf: Classifier, inputs: list[InputFile], manifest: Manifest, sink: 
                                        "chunk_rows": chunk_rows, "columns": columns})
         ds = ds.map_batches(_ScoringActor, batch_size=1, num_cpus=1,
                             compute=ray.data.ActorPoolStrategy(size=workers),
-                            fn_constructor_kwargs={"bundle": bundle, "version": clf.version,
+                            fn_constructor_kwargs={"bundle": files_ref, "version": bundle.version,
                                                    "inputs": inputs, "columns": columns,
                                                    "group_by": group_by})
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):

@@ -12,6 +12,7 @@ from typing import Any
 
 from model import Classifier
 from model.bundle import write_json_atomic
+from model.classifier import BundleInfo
 from serve.scan.columns import ColumnMap
 from serve.scan.inputs import InputFile, resolve_inputs
 from serve.scan.manifest import MANIFEST_FILE, Manifest, ManifestMismatch
@@ -76,15 +77,16 @@ def run_scan(options: ScanOptions) -> dict[str, Any]:
         log.warning("input problem: %s", problem)
     if not inputs:
         raise ScanError("no input files to scan: " + ("; ".join(problems) or "none given"))
-    clf = Classifier.load(options.model, options.models_dir)
+    # this process only reads, writes and coordinates; the model is loaded where it scores
+    bundle = Classifier.inspect(options.model, options.models_dir)
     layout = OutputLayout.for_output(options.output)
     identity = {
-        "model_version": clf.version,
+        "model_version": bundle.version,
         "inputs": [i.fingerprint() for i in inputs],
         "columns": asdict(options.columns),
         "chunk_rows": options.chunk_rows,
     }
-    manifest = _open_manifest(layout, identity, clf, options)
+    manifest = _open_manifest(layout, identity, bundle, options)
     parts_dir = layout.work / PARTS_DIR
     removed = remove_strays(parts_dir, set(manifest.parts()))
     if removed:
@@ -99,7 +101,7 @@ def run_scan(options: ScanOptions) -> dict[str, Any]:
         with RejectLog(layout.work / REJECTS_FILE, manifest.rejects_bytes) as rejects:
             sink = Sink(manifest, inputs, rejects, parts_dir, progress, strict=options.strict)
             try:
-                _run_engine(clf, inputs, manifest, sink, options)
+                _run_engine(bundle, inputs, manifest, sink, options)
             finally:
                 progress.close()
         rows_this_run = sink.rows_this_run
@@ -116,7 +118,7 @@ def run_scan(options: ScanOptions) -> dict[str, Any]:
     return summary
 
 
-def _open_manifest(layout: OutputLayout, identity: dict, clf: Classifier,
+def _open_manifest(layout: OutputLayout, identity: dict, bundle: BundleInfo,
                    options: ScanOptions) -> Manifest:
     work = layout.work
     if options.overwrite:
@@ -140,8 +142,8 @@ def _open_manifest(layout: OutputLayout, identity: dict, clf: Classifier,
         raise ScanError(f"{work} is not empty and holds no scan manifest; choose an empty or "
                         "new --output")
     work.mkdir(parents=True, exist_ok=True)
-    extra = {"model": {"path": str(clf.path), "kind": clf.config.get("kind"),
-                       "classes": list(clf.labels.names)},
+    extra = {"model": {"path": str(bundle.path), "kind": bundle.config.get("kind"),
+                       "classes": list(bundle.labels.names)},
              "output": str(layout.merge_target or layout.work)}
     return Manifest.create(work, identity, extra)
 
@@ -159,18 +161,18 @@ def _clear(layout: OutputLayout) -> None:
         layout.merge_target.unlink(missing_ok=True)
 
 
-def _run_engine(clf: Classifier, inputs: list[InputFile], manifest: Manifest, sink: Sink,
+def _run_engine(bundle: BundleInfo, inputs: list[InputFile], manifest: Manifest, sink: Sink,
                 options: ScanOptions) -> None:
     kwargs = dict(chunk_rows=options.chunk_rows, columns=options.columns,
                   group_by=tuple(options.group_by), workers=max(1, options.workers))
     if options.engine == "ray":
         from serve.scan.engine_ray import run_ray
 
-        run_ray(clf, inputs, manifest, sink, address=options.ray_address, **kwargs)
+        run_ray(bundle, inputs, manifest, sink, address=options.ray_address, **kwargs)
     else:
         from serve.scan.engine_local import run_local
 
-        run_local(clf, inputs, manifest, sink, **kwargs)
+        run_local(bundle, inputs, manifest, sink, **kwargs)
 
 
 def _merge(layout: OutputLayout, manifest: Manifest) -> None:
