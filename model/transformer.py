@@ -10,11 +10,13 @@ would otherwise clash with the Hugging Face one):
     hf/config.json            Hugging Face model config, with id2label
     hf/tokenizer.json         fast tokenizer (plus tokenizer_config.json, vocab.txt, ...)
     hf/model.int8.onnx        the dynamically quantised graph: input ids -> logits
-    hf/runtime.json           max_length, batch_size, pad_id: how to feed the graph
+    hf/runtime.json           max_length, batch_size, pad_id: how to feed the graph; and
+                              class_bias: offsets added to the logits (prior correction)
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Sequence
@@ -68,6 +70,12 @@ class OnnxTransformerModel:
         id2label = hf_config.get("id2label") or {}
         self.id2label = {int(k): str(v) for k, v in id2label.items()}
         self.n_classes = len(self.id2label)
+        bias = runtime.get("class_bias", [0.0] * self.n_classes)
+        try:
+            self.class_bias = np.asarray(bias, dtype=np.float64).reshape(self.n_classes)
+        except (TypeError, ValueError) as exc:
+            raise BundleError(f"{folder / RUNTIME_FILE}: class_bias must be "
+                              f"{self.n_classes} numbers") from exc
 
         self.tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
         self.tokenizer.no_padding()
@@ -129,8 +137,18 @@ class OnnxTransformerModel:
         return out
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Softmax probabilities, one column per class id."""
-        return _softmax(self.logits(texts))
+        """Softmax probabilities of the logits plus the class bias, one column per class id."""
+        return _softmax(self.logits(texts) + self.class_bias)
+
+    def set_class_bias(self, bias: Sequence[float]) -> None:
+        """Use ``bias`` from now on, and record it in this folder's runtime.json (so a bundle
+        saved from this model carries it)."""
+        bias = np.asarray(bias, dtype=np.float64).reshape(self.n_classes)
+        path = self.folder / RUNTIME_FILE
+        runtime = read_json_object(path)
+        runtime["class_bias"] = [round(float(b), 6) for b in bias]
+        path.write_text(json.dumps(runtime, indent=2) + "\n", encoding="utf-8")
+        self.class_bias = bias
 
     # -- persistence -------------------------------------------------------------------
     def files(self) -> list[Path]:

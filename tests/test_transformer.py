@@ -117,6 +117,20 @@ def test_bundle_holds_onnx_tokenizer_and_checked_figures(tiny):
     assert set(config["thresholds"]) == set(LABELS) - {"benign"}
     card = (bundle / "README.md").read_text()
     assert "## Limitations" in card and "## Metrics per market" in card
+    # the prior correction is fitted, recorded and shipped in the runtime settings
+    runtime = json.loads((bundle / "hf" / "runtime.json").read_text())
+    assert len(runtime["class_bias"]) == len(LABELS) and runtime["class_bias"][0] == 0.0
+    assert set(config["training"]["class_bias"]) == set(LABELS)
+
+
+def test_class_bias_is_added_to_the_logits(tiny):
+    _, _, _, bundle = tiny
+    clf = Classifier.load(bundle)
+    texts = [t for t, _ in rows()][:10]
+    logits = clf.model.logits(texts) + clf.model.class_bias
+    expected = np.exp(logits - logits.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(clf.model.predict_proba(texts),
+                               expected / expected.sum(axis=1, keepdims=True), rtol=1e-6)
 
 
 def test_load_and_predict_learns_the_fixture(tiny):

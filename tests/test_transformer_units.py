@@ -13,6 +13,7 @@ from training.transformer import TransformerOptions, add_transformer_arguments, 
 from training.transformer.cascade import choose_cut
 from training.transformer.export import check_agreement
 from training.transformer.finetune import epoch_batches
+from training.transformer.metrics import macro_f1
 from training.transformer.sampling import capped_sample, class_weights, water_fill
 
 
@@ -143,3 +144,22 @@ def test_choose_cut_routes_the_fewest_listings_for_the_best_score():
     assert 0.5 < choice["cut"] <= 0.9
     capped = choose_cut(fast, slow, y, max_routed=0.1)
     assert capped["routed_validation"] <= 0.1
+
+
+def test_class_bias_undoes_a_training_prior_that_overcalls_the_rare_class():
+    from training.transformer.prior import effective_prior, fit_class_bias, shifted
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(2000) < 0.05).astype(int)  # 5% rare class in the real data
+    # a model trained 50/50 (weighted): the rare class's score is inflated for everyone
+    signal = np.where(y == 1, rng.normal(1.0, 1.0, 2000), rng.normal(-1.0, 1.0, 2000))
+    logit_rare = signal + 1.5
+    proba = np.c_[1 / (1 + np.exp(logit_rare)), 1 / (1 + np.exp(-logit_rare))]
+    prior = effective_prior(np.array([0] * 100 + [1] * 10), np.array([1.0, 10.0]), 2)
+    np.testing.assert_allclose(prior, [0.5, 0.5])
+    bias = fit_class_bias(proba, y, prior)
+    assert bias[0] == 0.0 and bias[1] < 0  # the rare class is marked down
+    raw = macro_f1(y, proba.argmax(axis=1))
+    corrected = macro_f1(y, shifted(proba, bias).argmax(axis=1))
+    assert corrected > raw + 0.05
+    np.testing.assert_allclose(shifted(proba, np.zeros(2)), proba)

@@ -28,8 +28,9 @@ from training.register import register_copies
 from training.transformer.card import render_card
 from training.transformer.export import check_agreement, export_int8, label_agreement
 from training.transformer.finetune import encode, fine_tune
-from training.transformer.metrics import split_metrics
+from training.transformer.metrics import macro_f1, split_metrics
 from training.transformer.options import TransformerOptions
+from training.transformer.prior import effective_prior, fit_class_bias, shifted
 from training.transformer.sampling import capped_sample, class_weights
 
 log = logging.getLogger(__name__)
@@ -176,8 +177,8 @@ def train_transformer(
                       "group": sample["group"].to_numpy()}),
         label=labels.negative, fraction=options.register, seed=options.seed)
     log.info("adding %d benign listings restyled in a classifieds register", len(restyled))
-    train_data = encode(tokenizer, train_texts + restyled["text"].tolist(),
-                        np.concatenate([y_train, class_ids(restyled, labels, "train")]),
+    y_fit = np.concatenate([y_train, class_ids(restyled, labels, "train")])
+    train_data = encode(tokenizer, train_texts + restyled["text"].tolist(), y_fit,
                         options.max_length)
     early_data = encode(tokenizer, [val_texts[i] for i in early_rows], y_val[early_rows],
                         options.max_length)
@@ -197,6 +198,13 @@ def train_transformer(
              agreement["label_agreement"], agreement["rows"])
     check_agreement(agreement, options.min_agreement)
 
+    # the sample's class prior is not the data's: correct the logits, fitted on validation
+    val_proba = runtime.predict_proba(val_texts)
+    bias = fit_class_bias(val_proba, y_val, effective_prior(y_fit, weights, len(labels)))
+    log.info("class bias (prior correction) %s: validation macro-F1 %.4f -> %.4f",
+             np.round(bias, 3).tolist(), macro_f1(y_val, val_proba.argmax(axis=1)),
+             macro_f1(y_val, shifted(val_proba, bias).argmax(axis=1)))
+    runtime.set_class_bias(bias)
     metrics, probas = evaluate_splits(runtime.predict_proba, frames, labels, options,
                                       ["validation", *options.evaluate_splits])
     thresholds = choose_thresholds(probas["validation"], y_val, labels,
@@ -213,6 +221,7 @@ def train_transformer(
         "sample_per_class": sample["label"].value_counts().to_dict(),
         "sample_sources": int(sample["source"].nunique()),
         "class_weights": dict(zip(labels.names, np.round(weights, 4).tolist(), strict=True)),
+        "class_bias": dict(zip(labels.names, np.round(bias, 4).tolist(), strict=True)),
         "steps": result.steps, "best_step": result.best_step,
         "early_stopping_macro_f1": round(result.best_f1, 5),
         "stopped_early": result.stopped_early, "seconds_last_session": round(result.seconds),
@@ -236,7 +245,9 @@ def train_transformer(
             "by title alone (against the shops-have-descriptions confound)",
             f"sample: {len(sample)} listings, at most {options.cap_per_class} per illicit class "
             f"and {options.negative_cap} benign, spread evenly over sources",
-            f"imbalance: {training['imbalance']}",
+            f"imbalance: {training['imbalance']}; the logits then offset per class "
+            f"({', '.join(f'{k} {v:+.2f}' for k, v in training['class_bias'].items())}) to undo "
+            "the sample's class prior, fitted on validation (training.transformer.prior)",
             f"{result.steps} steps, batch {options.batch_size}, learning rate "
             f"{options.learning_rate:g}; best step {result.best_step} by validation macro-F1 "
             f"{result.best_f1:.4f} (validation only; oot and cross_market never used to choose)",
