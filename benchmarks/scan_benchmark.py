@@ -7,7 +7,9 @@
 The input repeats real listings from $CONTRABAND_DATA (default ../shared/datasets) up to
 ``--rows`` and is written under artifacts/bench/ (git-ignored). Each scan runs as a separate
 ``contraband scan`` process; its peak memory is the largest summed RSS of its process tree
-(Ray's raylet and workers included), sampled every 0.5 s. ``--flat-memory`` scans a quarter
+(Ray's raylet and workers included), sampled every 0.5 s, and the largest summed PSS (each
+shared page split between the processes that map it: Ray's object store is mapped into
+every worker, so summed RSS counts it several times). ``--flat-memory`` scans a quarter
 of the rows and then all of them, to show that peak memory does not grow with input size.
 If the models folder has no bundle of the asked kind, a baseline is trained on a sample of
 the shared data first (and the output says so).
@@ -107,18 +109,21 @@ def ensure_model(model: str, models_dir: Path, sample: int) -> str:
 
 
 class TreeMemory:
-    """Peak summed RSS of a process and all its descendants (Linux /proc)."""
+    """Peak summed RSS and PSS of a process and all its descendants (Linux /proc)."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self.peak = 0
+        self.peak_pss = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, tree_rss(self.pid))
+            rss, pss = tree_memory(self.pid)
+            self.peak = max(self.peak, rss)
+            self.peak_pss = max(self.peak_pss, pss)
             time.sleep(0.5)
 
     def stop(self) -> int:
@@ -127,7 +132,20 @@ class TreeMemory:
         return self.peak
 
 
-def tree_rss(root: int) -> int:
+def _pss(pid: int) -> int:
+    """Proportional set size in bytes (0 where the kernel does not say)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as handle:
+            for line in handle:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def tree_memory(root: int) -> tuple[int, int]:
+    """(summed RSS, summed PSS) in bytes of ``root`` and all its descendants."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     for entry in os.listdir("/proc"):
@@ -141,12 +159,13 @@ def tree_rss(root: int) -> int:
             continue
         children.setdefault(ppid, []).append(int(entry))
         rss[int(entry)] = pages * os.sysconf("SC_PAGE_SIZE")
-    total, stack = 0, [root]
+    total, total_pss, stack = 0, 0, [root]
     while stack:
         pid = stack.pop()
         total += rss.get(pid, 0)
+        total_pss += _pss(pid)
         stack.extend(children.get(pid, []))
-    return total
+    return total, total_pss
 
 
 def run_scan(source: Path, model: str, engine: str, workers: int, chunk_rows: int) -> dict:
@@ -162,12 +181,14 @@ def run_scan(source: Path, model: str, engine: str, workers: int, chunk_rows: in
     output, _ = process.communicate()
     wall = time.monotonic() - started
     peak = memory.stop()
+    peak_pss = memory.peak_pss
     if process.returncode != 0:
         raise SystemExit(f"scan failed ({process.returncode}):\n{output[-3000:]}")
     summary = json.loads((out / "summary.json").read_text())
     shutil.rmtree(out / "parts", ignore_errors=True)
     return {"engine": engine, "workers": workers, "rows": summary["rows_scanned"],
             "wall_s": wall, "scan_s": summary["elapsed_s"], "peak_rss": peak,
+            "peak_pss": peak_pss,
             "rate_wall": summary["rows_scanned"] / wall,
             "rate_scan": summary["throughput_rows_per_s"]}
 
@@ -177,7 +198,8 @@ def report(result: dict, project: list[int]) -> None:
     print(f"{result['engine']:5s} workers={result['workers']} rows={result['rows']:,} "
           f"wall={result['wall_s']:.1f}s listings/s={result['rate_wall']:,.0f} "
           f"(excluding start-up: {result['rate_scan']:,.0f}) "
-          f"peak RSS={result['peak_rss'] / 2**30:.2f} GiB", flush=True)
+          f"peak RSS={result['peak_rss'] / 2**30:.2f} GiB "
+          f"PSS={result['peak_pss'] / 2**30:.2f} GiB", flush=True)
     print(f"      projection from {per_worker:,.0f} listings/s per worker: " + ", ".join(
         f"{n} workers ≈ {per_worker * n:,.0f}/s" for n in project), flush=True)
 
@@ -197,12 +219,14 @@ def main() -> None:
     parser.add_argument("--train-sample", type=int, default=40_000,
                         help="listings for the stand-in baseline when no bundle exists")
     parser.add_argument("--project", type=int, nargs="+", default=[4, 8, 16, 32])
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
 
     model = ensure_model(args.model, BENCH / "models", args.train_sample)
     print(f"model: {model}")
     sizes = [max(args.rows // 4, 1), args.rows] if args.flat_memory else [args.rows]
     engines = ["local"] if args.flat_memory else args.engines
+    results: list[dict] = []
     for rows in sizes:
         started = time.monotonic()
         source = build_input(rows)
@@ -210,7 +234,13 @@ def main() -> None:
               f"ready in {time.monotonic() - started:.0f}s)", flush=True)
         for engine in engines:
             for workers in args.workers:
-                report(run_scan(source, model, engine, workers, args.chunk_rows), args.project)
+                result = run_scan(source, model, engine, workers, args.chunk_rows)
+                report(result, args.project)
+                results.append({**result, "model": model, "input": str(source),
+                                "cpus": os.cpu_count(), "load_average_1m": os.getloadavg()[0]})
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
