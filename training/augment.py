@@ -23,7 +23,9 @@ from training.suite.perturb import PERTURBATIONS
 # Perturbations worth training on: the ones normalisation cannot (fully) undo. Homoglyphs,
 # zero-width characters and spelled-out words normalise back to the original text, and the
 # vectorisers lower-case, so copies made with those would only duplicate rows.
-AUGMENTATIONS = ("leetspeak", "typos", "boilerplate", "decoration")
+# Typos get twice the share: no normalisation can undo them, and the model's small classes
+# (a few hundred weapons listings) lose most F1 to them.
+AUGMENTATIONS = ("leetspeak", "typos", "boilerplate", "typos", "decoration")
 _ATTEMPTS = 3
 
 
@@ -46,8 +48,8 @@ def augment_training_rows(frame: pd.DataFrame, seed: int, fraction: float) -> pd
 
     ``frame`` needs columns text (prepared), label and group; each copy keeps its source
     row's label and group, so a grouped split or grouped calibration fold never separates a
-    listing from its copy. Perturbations are dealt round-robin over a shuffled sample, so
-    every kind is equally represented; a copy that normalises back to its source text is
+    listing from its copy. Perturbations are dealt round-robin (``AUGMENTATIONS``, where
+    typos appear twice) over a shuffled sample; a copy that normalises back to its source text is
     re-drawn with the next seed (up to a few times) and dropped if it still does, so no row
     is merely duplicated. Returns columns text, label, group.
     """

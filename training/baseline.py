@@ -32,7 +32,7 @@ class BaselineOptions:
     C: float = 0.5
     n_features: int = 2**19
     max_per_class: int | None = None  # cap training rows per class (quick runs, tests)
-    augment: float = 0.2  # share of training rows added again as obfuscated copies
+    augment: float = 0.5  # share of training rows added again as obfuscated copies
     register: float = 0.5  # share of benign rows added again in a classifieds register
     max_description_chars: int = DEFAULT_MAX_DESCRIPTION_CHARS  # description prefix kept
     calibration_folds: int = 3

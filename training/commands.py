@@ -52,10 +52,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--calibration-folds", type=int, default=3)
     group.add_argument("--max-description-chars", type=int, default=None,
                        help="description prefix the model sees (baseline default 400)")
-    group.add_argument("--augment", type=float, default=0.2, metavar="FRACTION",
+    group.add_argument("--augment", type=float, default=0.5, metavar="FRACTION",
                        help="add this share of training rows again as obfuscated copies "
-                            "(leetspeak, typos, boilerplate, decoration); 0 to disable "
-                            "(default 0.2)")
+                            "(leetspeak, typos twice over, boilerplate, decoration); 0 to "
+                            "disable (default 0.5)")
     group.add_argument("--register", type=float, default=0.5, metavar="FRACTION",
                        help="add this share of benign rows again with titles rewritten in a "
                             "classifieds register (capitals, '!!!', prices, 'for sale'), so "
