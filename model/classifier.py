@@ -116,16 +116,15 @@ class Classifier:
     def load(cls, name: str | os.PathLike | None = "default",
              models_dir: str | os.PathLike | None = None) -> Classifier:
         """Load a bundle by path, folder name, kind name or ``default``; checksums verified."""
-        path = registry.resolve(name, models_dir)
-        config = verify_bundle(path)
-        labels = LabelSet.from_config(config)
+        info = cls.inspect(name, models_dir)
+        path, config = info.path, info.config
         try:
             model = kind_class(config["kind"]).load(path, config)
         except BundleError:
             raise
         except Exception as exc:  # a verified file that still fails to load
             raise BundleError(f"{path}: could not load the {config['kind']} model: {exc}") from exc
-        return cls(model, labels, config=config, path=path)
+        return cls(model, info.labels, config=config, path=path)
 
     def save(self, directory: str | os.PathLike, *, card: str | None = None) -> Path:
         """Write the bundle to ``directory`` atomically (a temp folder, then a rename)."""

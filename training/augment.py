@@ -43,6 +43,23 @@ def augment_text(text: str, name: str, rng: random.Random) -> str:
     return f"{title}{sep}{normalise(body)}" if sep else title
 
 
+def check_copy_source(frame: pd.DataFrame, fraction: float, what: str) -> None:
+    """Training copies need prepared text, label and group, and a sane fraction."""
+    missing = {"text", "label", "group"} - set(frame.columns)
+    if missing:
+        raise ValueError(f"{what} needs columns {sorted(missing)}")
+    if not 0.0 <= fraction <= 10.0:
+        raise ValueError(f"{what} fraction must be within [0, 10], got {fraction}")
+
+
+def pick_rows(n_rows: int, fraction: float, seed: int) -> np.ndarray:
+    """``round(fraction × n_rows)`` row indices drawn at random (with replacement above 1)."""
+    n = round(fraction * n_rows)
+    if n == 0 or n_rows == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.random.default_rng(seed).choice(n_rows, size=n, replace=n > n_rows)
+
+
 def augment_training_rows(frame: pd.DataFrame, seed: int, fraction: float) -> pd.DataFrame:
     """EXTRA rows: about ``round(fraction × len(frame))`` perturbed copies of random rows.
 
@@ -53,16 +70,11 @@ def augment_training_rows(frame: pd.DataFrame, seed: int, fraction: float) -> pd
     re-drawn with the next seed (up to a few times) and dropped if it still does, so no row
     is merely duplicated. Returns columns text, label, group.
     """
-    missing = {"text", "label", "group"} - set(frame.columns)
-    if missing:
-        raise ValueError(f"augmentation needs columns {sorted(missing)}")
-    if not 0.0 <= fraction <= 10.0:
-        raise ValueError(f"augmentation fraction must be within [0, 10], got {fraction}")
-    n = round(fraction * len(frame))
-    if n == 0 or frame.empty:
+    check_copy_source(frame, fraction, "augmentation")
+    picks = pick_rows(len(frame), fraction, seed)
+    if len(picks) == 0:
         return pd.DataFrame({"text": pd.Series(dtype=str), "label": pd.Series(dtype=str),
                              "group": pd.Series(dtype=str)})
-    picks = np.random.default_rng(seed).choice(len(frame), size=n, replace=n > len(frame))
     texts, labels, groups = [], [], []
     source = frame.reset_index(drop=True)
     for k, i in enumerate(picks):

@@ -138,10 +138,7 @@ def train_baseline(
     extra_rows = read_extra_training(list(extra), labels, options.max_description_chars)
     if len(extra_rows):
         train = pd.concat([train, extra_rows], ignore_index=True)
-    augmented = (
-        augment_training_rows(train, seed=options.seed, fraction=options.augment)
-        if options.augment > 0 else train.iloc[:0]
-    )
+    augmented = augment_training_rows(train, seed=options.seed, fraction=options.augment)
     restyled = register_copies(train, label=labels.negative, fraction=options.register,
                                seed=options.seed)
     train = pd.concat([train, augmented, restyled], ignore_index=True)

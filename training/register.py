@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import random
 
-import numpy as np
 import pandas as pd
 
 from model.text import SEPARATOR, normalise
+from training.augment import check_copy_source, pick_rows
 
 _SHOUTS = ("!!!", "!!", "!", "!!!!!", "***", "$$$", "$$", "###", "~~~", "===", ">>>", "<<<",
            "...", "!!! $$$", "***!!!***")
@@ -82,16 +82,11 @@ def register_copies(frame: pd.DataFrame, *, label: str, fraction: float,
     Only the negative class needs it: the illicit rows are written that way already, and
     copying them too would only reinforce their majority.
     """
-    missing = {"text", "label", "group"} - set(frame.columns)
-    if missing:
-        raise ValueError(f"register augmentation needs columns {sorted(missing)}")
-    if not 0.0 <= fraction <= 10.0:
-        raise ValueError(f"register fraction must be within [0, 10], got {fraction}")
+    check_copy_source(frame, fraction, "register augmentation")
     source = frame[frame["label"] == label].reset_index(drop=True)
-    n = round(fraction * len(source))
-    if n == 0:
+    picks = pick_rows(len(source), fraction, seed)
+    if len(picks) == 0:
         return frame.iloc[:0][["text", "label", "group"]]
-    picks = np.random.default_rng(seed).choice(len(source), size=n, replace=n > len(source))
     rng = random.Random(f"{seed}:register")
     texts = []
     for i in picks:

@@ -51,9 +51,7 @@ def run_local(bundle: BundleInfo, inputs: list[InputFile], manifest: Manifest, s
               workers: int) -> None:
     stream = chunk_stream(inputs, manifest, chunk_rows, columns)
     if workers <= 1:
-        _init_worker(str(bundle.path), bundle.version)
-        clf = _WORKER_CLF
-        assert clf is not None
+        clf = _load_checked(str(bundle.path), bundle.version)
         for item in stream:
             if isinstance(item, FileEnd):
                 sink.file_end(item)
@@ -93,12 +91,17 @@ def _settle(item: Future | FileEnd, sink: Sink) -> None:
 _WORKER_CLF: Classifier | None = None
 
 
-def _init_worker(path: str, version: str) -> None:
-    global _WORKER_CLF
+def _load_checked(path: str, version: str) -> Classifier:
+    """The bundle at ``path``, refused if it no longer holds the model the scan started with."""
     clf = Classifier.load(path)
     if clf.version != version:
         raise RuntimeError(f"{path} now holds model {clf.version}, not {version}")
-    _WORKER_CLF = clf
+    return clf
+
+
+def _init_worker(path: str, version: str) -> None:
+    global _WORKER_CLF
+    _WORKER_CLF = _load_checked(path, version)
 
 
 def _score(chunk: RawChunk, source: InputFile, columns: ColumnMap,

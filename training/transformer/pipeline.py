@@ -124,15 +124,20 @@ def stratified_rows(y: np.ndarray, cap_per_class: int, seed: int) -> np.ndarray:
 
 def evaluate_splits(
     predict, frames: dict[str, pd.DataFrame], labels: LabelSet, options: TransformerOptions,
-    splits: list[str],
+    splits: list[str], known: dict[str, np.ndarray] | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Metrics per split for ``predict(texts) -> proba``; also the probabilities."""
+    """Metrics per split for ``predict(texts) -> proba``; also the probabilities.
+
+    ``known`` holds probabilities already computed for some splits (not predicted again).
+    """
     metrics, probas = {}, {}
     for split in splits:
         if split not in frames or frames[split].empty:
             continue
         frame = frames[split]
-        proba = predict(model_inputs(frame, options))
+        proba = (known or {}).get(split)
+        if proba is None:
+            proba = predict(model_inputs(frame, options))
         probas[split] = proba
         metrics[split] = split_metrics(class_ids(frame, labels, split), proba, labels,
                                        frame["market"].astype(str).tolist())
@@ -205,8 +210,10 @@ def train_transformer(
              np.round(bias, 3).tolist(), macro_f1(y_val, val_proba.argmax(axis=1)),
              macro_f1(y_val, shifted(val_proba, bias).argmax(axis=1)))
     runtime.set_class_bias(bias)
+    # softmax(logits + bias) = the zero-bias probabilities shifted by bias: no second pass
     metrics, probas = evaluate_splits(runtime.predict_proba, frames, labels, options,
-                                      ["validation", *options.evaluate_splits])
+                                      ["validation", *options.evaluate_splits],
+                                      known={"validation": shifted(val_proba, bias)})
     thresholds = choose_thresholds(probas["validation"], y_val, labels,
                                    block_precision=options.block_precision,
                                    review_recall=options.review_recall)
