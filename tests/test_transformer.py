@@ -27,8 +27,11 @@ SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def write_tiny_base(folder: Path) -> Path:
-    """A random tiny BERT encoder and its WordPiece tokenizer, saved like a HF model folder."""
+def write_tiny_base(folder: Path, half: bool = False) -> Path:
+    """A random tiny BERT encoder and its WordPiece tokenizer, saved like a HF model folder.
+
+    ``half`` stores the weights in fp16, as a base copied in half precision would be.
+    """
     from transformers import BertConfig, BertModel, BertTokenizer
 
     folder.mkdir(parents=True)
@@ -43,7 +46,8 @@ def write_tiny_base(folder: Path) -> Path:
     import torch
 
     torch.manual_seed(0)
-    BertModel(config).save_pretrained(folder)
+    encoder = BertModel(config)
+    (encoder.half() if half else encoder).save_pretrained(folder)
     return folder
 
 
@@ -289,3 +293,71 @@ def test_resume_continues_a_killed_run_exactly(tiny, tmp_path, monkeypatch):
     for (name, a), (_, b) in zip(unbroken.state_dict().items(), resumed.state_dict().items(),
                                  strict=True):
         assert torch.allclose(a, b, atol=1e-6), name
+
+
+def test_fine_tune_only_then_resume_elsewhere_makes_the_bundle(tiny, tmp_path):
+    """Fine-tune on one machine, copy the work folder, finish on another with --resume."""
+    import shutil
+
+    import torch
+
+    from model import Classifier
+    from training.transformer import finetune, train_transformer
+
+    base, dataset, _, _ = tiny
+    options = dict(max_steps=20, eval_steps=10)
+    best = train_transformer(dataset, tmp_path / "models",
+                             tiny_options(base, tmp_path / "gpu", fine_tune_only=True, **options))
+    assert best == tmp_path / "gpu" / finetune.BEST_DIR
+    assert not (tmp_path / "models").exists()  # no bundle yet
+    finished = torch.load(tmp_path / "gpu" / finetune.CHECKPOINT_FILE, weights_only=False)
+    assert finished["done"] and finished["step"] == 20
+    assert "model" not in finished and "optimizer" not in finished  # bookkeeping only
+
+    shutil.copytree(tmp_path / "gpu", tmp_path / "cpu")
+    shutil.rmtree(tmp_path / "gpu")
+    bundle = train_transformer(dataset, tmp_path / "models",
+                               tiny_options(base, tmp_path / "cpu", resume=True, **options))
+    classifier = Classifier.load(bundle)
+    assert classifier.config["training"]["steps"] == 20
+    assert classifier.config["training"]["history"] == finished["history"]
+    assert len(classifier.predict(["cocaine 1g", "garden chair"])) == 2
+
+
+def test_max_minutes_ends_a_run_as_finished(tiny, tmp_path, monkeypatch):
+    """A time budget stops training cleanly: validated, best model kept, run marked done."""
+    import torch
+
+    from training.transformer import finetune, train_transformer
+
+    base, dataset, _, _ = tiny
+    clock = {"now": 0.0}
+
+    def fake_monotonic():
+        clock["now"] += 1.0  # every call "takes" a second
+        return clock["now"]
+
+    monkeypatch.setattr(finetune.time, "monotonic", fake_monotonic)
+    best = train_transformer(dataset, tmp_path / "models",
+                             tiny_options(base, tmp_path / "w", max_steps=500, eval_steps=1000,
+                                          max_minutes=0.5, fine_tune_only=True))
+    state = torch.load(tmp_path / "w" / finetune.CHECKPOINT_FILE, weights_only=False)
+    assert state["done"] and 0 < state["step"] < 500
+    assert state["history"][-1]["step"] == state["step"]  # validated where it stopped
+    assert best.is_dir()
+
+
+def test_a_half_precision_base_is_fine_tuned_in_fp32(tiny, tmp_path):
+    """AdamW on fp16 parameters would lose small updates: the base is loaded as fp32."""
+    import torch
+    from transformers import AutoConfig
+
+    from training.transformer import train_transformer
+
+    _, dataset, _, _ = tiny
+    base = write_tiny_base(tmp_path / "half", half=True)
+    assert AutoConfig.from_pretrained(base).dtype in ("float16", torch.float16)
+    best = train_transformer(dataset, tmp_path / "models",
+                             tiny_options(base, tmp_path / "w", max_steps=2, eval_steps=2,
+                                          fine_tune_only=True))
+    assert AutoConfig.from_pretrained(best).dtype in ("float32", torch.float32)

@@ -112,6 +112,8 @@ def _train(args: argparse.Namespace) -> int:
                               make_default=args.make_default)
     else:
         path = _train_transformer_or_cascade(args, dataset, extra)
+        if path is None:
+            return 0
     from model import Classifier
 
     metrics = Classifier.load(path).config.get("metrics", {})
@@ -124,8 +126,11 @@ def _train(args: argparse.Namespace) -> int:
 
 def _train_transformer_or_cascade(
     args: argparse.Namespace, dataset: Path, extra: list[Path]
-) -> Path:
-    """Fine-tune a transformer, or combine the newest baseline and transformer bundles."""
+) -> Path | None:
+    """Fine-tune a transformer, or combine the newest baseline and transformer bundles.
+
+    None when ``--fine-tune-only`` stopped before a bundle was made.
+    """
     from model import registry
     from training.transformer import build_cascade, options_from_args, train_transformer
 
@@ -133,7 +138,11 @@ def _train_transformer_or_cascade(
         raise ValueError("--extra-train is supported for the baseline only")
     root = registry.models_dir(args.models_dir)
     if args.model == "transformer":
-        path = train_transformer(dataset, root, options_from_args(args))
+        options = options_from_args(args)
+        path = train_transformer(dataset, root, options)
+        if options.fine_tune_only:
+            print(f"fine-tuned model in {path}; finish with the same options and --resume")
+            return None
     else:
         baseline = registry.resolve(args.cascade_baseline, root)
         transformer = registry.resolve(args.cascade_transformer, root)

@@ -220,23 +220,32 @@ def fine_tune(
     step, epoch, position = 0, 0, 0
     best_f1, best_step, bad, history, done, stopped_early = -1.0, 0, 0, [], False, False
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["torch_rng"])
+        if not state["done"]:  # a finished run's checkpoint holds no weights: best/ does
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            torch.set_rng_state(state["torch_rng"])
         step, epoch, position = state["step"], state["epoch"], state["position"]
         best_f1, best_step, bad = state["best_f1"], state["best_step"], state["bad"]
         history, done = state["history"], state["done"]
         stopped_early = state.get("stopped_early", False)
 
     def checkpoint() -> None:
-        _atomic_torch_save({
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(),
+        """Save resumable state; once done, only the bookkeeping (the weights are in best/).
+
+        A finished run's checkpoint is then a few kB instead of the model plus two Adam
+        moments, which is what lets a run fine-tuned on one machine be copied to another
+        and finished there with ``--resume`` (export, thresholds, evaluation).
+        """
+        payload = {
             "step": step, "epoch": epoch, "position": position, "best_f1": best_f1,
             "best_step": best_step, "bad": bad, "history": history, "done": done,
             "stopped_early": stopped_early,
-        }, work_dir / CHECKPOINT_FILE)
+        }
+        if not done:
+            payload |= {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state()}
+        _atomic_torch_save(payload, work_dir / CHECKPOINT_FILE)
 
     def evaluate() -> bool:
         """Validate; save the best model; True when patience has run out."""
@@ -255,6 +264,9 @@ def fine_tune(
                  best_f1, best_step)
         model.train()
         return bad >= options.patience
+
+    def out_of_time() -> bool:
+        return bool(options.max_minutes) and time.monotonic() - started > 60 * options.max_minutes
 
     lengths = np.fromiter((len(x) for x in train.ids), dtype=np.int64, count=len(train))
     progress = _progress(total, step, options.progress)
@@ -283,6 +295,13 @@ def fine_tune(
                                      refresh=False)
                 if step % options.eval_steps == 0 and evaluate():
                     stopped_early = True
+                    done = True
+                    break
+                if out_of_time():
+                    log.info("stopping at step %d: --max-minutes %g reached", step,
+                             options.max_minutes)
+                    if not history or history[-1]["step"] != step:
+                        evaluate()
                     done = True
                     break
                 if step % options.checkpoint_steps == 0:

@@ -46,6 +46,8 @@ class TransformerOptions:
     threads: int | None = None  # torch intra-op threads; None = torch's default
     work_dir: str | None = None  # checkpoints; default <models dir>/../runs/transformer
     resume: bool = False
+    max_minutes: float | None = None  # wall-clock budget for this session's fine-tuning
+    fine_tune_only: bool = False  # stop once best/ is written (finish elsewhere with resume)
     min_agreement: float = 0.99  # int8 ONNX vs fp32 torch label agreement to accept
     agreement_max_rows: int = 5000  # validation rows used for the agreement check
     block_precision: float = 0.95
@@ -81,6 +83,8 @@ class TransformerOptions:
             raise ValueError(f"register must be within [0, 10], got {self.register}")
         if not 0 <= self.min_agreement <= 1:
             raise ValueError(f"min_agreement must be within [0, 1], got {self.min_agreement}")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise ValueError(f"max_minutes must be positive, got {self.max_minutes}")
         if self.patience < 1:
             raise ValueError(f"patience must be at least 1, got {self.patience}")
         self.evaluate_splits = tuple(self.evaluate_splits)
@@ -154,6 +158,15 @@ def add_transformer_arguments(parser: argparse.ArgumentParser) -> argparse._Argu
                    help="where checkpoints go (default: artifacts/runs/transformer)")
     g.add_argument("--resume", action="store_true",
                    help="continue a killed run from the newest checkpoint in --work-dir")
+    g.add_argument("--max-minutes", type=float, default=None,
+                   help="stop fine-tuning (validate, keep the best model, mark the run "
+                        "finished) once this session has trained this long: for machines "
+                        "lent for a fixed time")
+    g.add_argument("--fine-tune-only", action="store_true",
+                   help="stop after fine-tuning, leaving the run in --work-dir: fine-tune on "
+                        "a GPU machine, copy the work folder (run.json, checkpoint.pt, best/) "
+                        "to the serving machine and finish there with the same options plus "
+                        "--resume (ONNX export, agreement check, thresholds, evaluation)")
     g.add_argument("--min-agreement", type=float, default=d.min_agreement,
                    help="refuse an int8 export agreeing with the fp32 model on fewer than this "
                         f"share of validation labels (default {d.min_agreement:g})")
