@@ -38,18 +38,26 @@ _DECORATION = re.compile(
 # A word spelled out letter by letter with one repeated separator: "c o k e", "c.o.k.e",
 # "M-D-M-A" (three letters or more, so "U.S" and "e.g" stay as they are).
 _SPELLED = re.compile(r"\b[^\W\d_]([ ._*\-])(?:[^\W\d_]\1)+[^\W\d_]\b")
+# What every spelled-out word contains (separator, letter, same separator); a pattern that
+# starts with a small character set, which the regex engine skips to quickly, so most
+# texts never run the slow one above.
+_SPELLED_HINT = re.compile(r"([ ._*\-])[^\W\d_]\1")
 
 # Leetspeak inside a word: digits between letters read as the letters they imitate
 # ("c0ca1ne", "w33d"); digits at a word's edge ("4-MMC", "MP3", "ak47") are left alone...
-_LEET = re.compile(r"[A-Za-z][013457]+(?=[A-Za-z])")
+_LEET = re.compile(r"[013457](?<=[A-Za-z][013457])[013457]*(?=[A-Za-z])")
 _LEET_LETTERS = str.maketrans("013457", "oieast")
+_LEET_DIGITS = "013457"
 # ...but for the unambiguous cases, undone in later passes (they must see the inner
 # letters restored): a trailing 3 or 0 after four letters ("cocain3", "hell0": no product
 # code ends that way), a leading 0 or $ before three letters ("0xy", "$hipping"; prices
 # have digits after the $).
-_LEET_END = re.compile(r"(?<=[A-Za-z]{4})[30]\b(?![.,]\d)")
-_LEET_START = re.compile(r"(?<![\w$])[0$](?=[A-Za-z]{3})")
+_LEET_END = re.compile(r"[30](?<=[A-Za-z]{4}[30])\b(?![.,]\d)")
+_LEET_START = re.compile(r"[0$](?<![\w$][0$])(?=[A-Za-z]{3})")
 _LEET_EDGE_LETTERS = {"3": "e", "0": "o", "$": "s"}
+# Speed: each pattern above starts with the digit it rewrites, and the letters around it are
+# checked by look-arounds. The regex engine then jumps from digit to digit instead of trying
+# a match at every letter (4-5x faster; the texts they produce are the same).
 
 _TAG = re.compile(r"<[^>]{0,200}>")
 _MOJIBAKE_HINT = re.compile("[\u00c2\u00c3\u00e2][\u0080-\u00bf]")
@@ -69,7 +77,8 @@ def normalise(text: str) -> str:
     """Return ``text`` cleaned for modelling; case is kept (vectorisers decide on it)."""
     if not text:
         return ""
-    text = _repair_mojibake(text)
+    if not text.isascii():  # mojibake is made of non-ASCII characters
+        text = _repair_mojibake(text)
     if "&" in text:
         text = html.unescape(text)
     if "<" in text:
@@ -78,9 +87,12 @@ def normalise(text: str) -> str:
         text = unicodedata.normalize("NFKC", text)
         text = text.translate(_INVISIBLE).translate(_HOMOGLYPHS)
         text = _DECORATION.sub(" ", text)
-    text = _SPELLED.sub(_join_spelled, text)
-    text = _LEET.sub(_unleet, text)
-    text = _LEET_END.sub(_unleet_edge, text)
+    if _SPELLED_HINT.search(text):
+        text = _SPELLED.sub(_join_spelled, text)
+    if any(digit in text for digit in _LEET_DIGITS):
+        text = _LEET.sub(_unleet, text)
+    if "3" in text or "0" in text:
+        text = _LEET_END.sub(_unleet_edge, text)
     if "0" in text or "$" in text:
         text = _LEET_START.sub(_unleet_edge, text)
     return " ".join(text.split())  # collapse whitespace (str.split is 7x faster than \s+)
@@ -91,8 +103,7 @@ def _join_spelled(match: re.Match[str]) -> str:
 
 
 def _unleet(match: re.Match[str]) -> str:
-    found = match.group()
-    return found[0] + found[1:].translate(_LEET_LETTERS)
+    return match.group().translate(_LEET_LETTERS)
 
 
 def _unleet_edge(match: re.Match[str]) -> str:
