@@ -70,6 +70,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          help="baseline bundle to answer confident listings (default: newest)")
     cascade.add_argument("--cascade-transformer", default="transformer",
                          help="transformer bundle for the rest (default: newest)")
+    cascade.add_argument("--cascade-max-routed", type=float, default=0.3, metavar="SHARE",
+                         help="most of the validation listings the cut may send to the "
+                              "transformer: the throughput budget. Real traffic from unseen "
+                              "markets is routed about three times as often as validation "
+                              "(default 0.3)")
+    cascade.add_argument("--cascade-tolerance", type=float, default=0.002, metavar="F1",
+                         help="the cut routing the fewest listings among those within this "
+                              "much validation macro-F1 of the best (default 0.002)")
     if "--seed" not in train._option_string_actions:  # shared with the transformer options
         train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     train.set_defaults(handler=_train)
@@ -146,7 +154,8 @@ def _train_transformer_or_cascade(
     else:
         baseline = registry.resolve(args.cascade_baseline, root)
         transformer = registry.resolve(args.cascade_transformer, root)
-        path = build_cascade(baseline, transformer, dataset, root)
+        path = build_cascade(baseline, transformer, dataset, root,
+                             max_routed=args.cascade_max_routed, tolerance=args.cascade_tolerance)
     if args.make_default or (args.make_default is None and registry.default_name(root) is None):
         registry.set_default(path.name, root)
     return path

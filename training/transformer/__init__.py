@@ -40,8 +40,10 @@ def train_transformer(
 def build_cascade(
     baseline_bundle: str | os.PathLike, transformer_bundle: str | os.PathLike,
     dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, *, max_routed: float = 0.3,
+    tolerance: float = 0.002,
 ) -> Path:
     """Save a baseline→transformer cascade bundle, its cut chosen on validation; its path."""
     from training.transformer.cascade import build_cascade as run
 
-    return run(baseline_bundle, transformer_bundle, dataset_dir, out_dir, max_routed=max_routed)
+    return run(baseline_bundle, transformer_bundle, dataset_dir, out_dir, max_routed=max_routed,
+               tolerance=tolerance)
