@@ -361,3 +361,21 @@ def test_a_half_precision_base_is_fine_tuned_in_fp32(tiny, tmp_path):
                              tiny_options(base, tmp_path / "w", max_steps=2, eval_steps=2,
                                           fine_tune_only=True))
     assert AutoConfig.from_pretrained(best).dtype in ("float32", torch.float32)
+
+
+def test_cascade_routing_budget_from_the_command_line(tiny, tiny_classifier, tmp_path):
+    """`contraband train --model cascade --cascade-max-routed 0` routes nothing."""
+    from cli.main import main
+
+    _, dataset, _, transformer_bundle = tiny
+    baseline_bundle = tiny_classifier.save(tmp_path / "baseline")
+    models = tmp_path / "models"
+    code = main(["train", "--model", "cascade", "--dataset", str(dataset), "--models-dir",
+                 str(models), "--cascade-baseline", str(baseline_bundle),
+                 "--cascade-transformer", str(transformer_bundle), "--cascade-max-routed", "0",
+                 "--cascade-tolerance", "0.01"])
+    assert code == 0
+    [bundle] = [p for p in models.iterdir() if p.name.startswith("cascade-")]
+    config = json.loads((bundle / "config.json").read_text())["cascade"]
+    assert config["max_routed"] == 0 and config["tolerance"] == 0.01
+    assert config["routed_validation"] == 0

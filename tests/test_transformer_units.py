@@ -163,3 +163,18 @@ def test_class_bias_undoes_a_training_prior_that_overcalls_the_rare_class():
     corrected = macro_f1(y, shifted(proba, bias).argmax(axis=1))
     assert corrected > raw + 0.05
     np.testing.assert_allclose(shifted(proba, np.zeros(2)), proba)
+
+
+def test_split_metrics_bootstrap_resamples_vendor_groups():
+    """One vendor group: every resample draws the same rows, so the interval is one point."""
+    from model.labels import LabelSet
+    from training.transformer.metrics import split_metrics
+
+    labels = LabelSet.from_names(["benign", "drugs"], "benign")
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    proba = np.eye(2)[np.where(rng.random(200) < 0.8, y, 1 - y)]
+    by_row = split_metrics(y, proba, labels)["macro_f1_ci95"]
+    one_vendor = split_metrics(y, proba, labels, groups=["v"] * 200)["macro_f1_ci95"]
+    assert by_row[0] < by_row[1]
+    assert one_vendor[0] == one_vendor[1]

@@ -27,6 +27,7 @@ from training.transformer.metrics import macro_f1, split_metrics
 from training.transformer.pipeline import (
     RUNTIME_PACKAGES,
     class_ids,
+    groups_of,
     read_dataset,
     runtime_package_versions,
 )
@@ -116,7 +117,7 @@ def build_cascade(
     thresholds = choose_thresholds(proba_val, y_val, labels)
 
     metrics: dict[str, Any] = {"validation": split_metrics(
-        y_val, proba_val, labels, val["market"].astype(str).tolist())}
+        y_val, proba_val, labels, val["market"].astype(str).tolist(), groups=groups_of(val))}
     for split in EVALUATE:
         if split not in frames or frames[split].empty:
             continue
@@ -128,7 +129,8 @@ def build_cascade(
             proba[routed] = cascade.blend(proba[routed], slow_clf.predict_proba_texts(
                 [t for t, r in zip(split_texts, routed, strict=True) if r]))
         metrics[split] = split_metrics(class_ids(frame, labels, split), proba, labels,
-                                       frame["market"].astype(str).tolist())
+                                       frame["market"].astype(str).tolist(),
+                                       groups=groups_of(frame))
         metrics[split]["routed"] = round(float(routed.mean()), 5)
         log.info("%s: cascade macro-F1 %.4f", split, metrics[split]["macro_f1"])
 

@@ -30,11 +30,18 @@ def split_metrics(
     labels: LabelSet,
     markets: Sequence[str] | None = None,
     *,
+    groups: Sequence[str] | None = None,
     min_market_rows: int = 30,
 ) -> dict[str, Any]:
-    """:func:`training.metrics.classification_metrics`, plus macro-F1 and accuracy per market."""
+    """:func:`training.metrics.classification_metrics`, plus macro-F1 and accuracy per market.
+
+    ``groups`` (the dataset's vendor groups) make the bootstrap interval resample whole
+    vendors, as every other report does; without them it resamples rows and comes out
+    too narrow for listings that vendors re-post.
+    """
     y_true, proba = np.asarray(y_true), np.asarray(proba)
-    result = classification_metrics(y_true, proba, labels)
+    result = classification_metrics(y_true, proba, labels,
+                                     None if groups is None else np.asarray(groups, dtype=str))
     if markets is not None:
         y_pred = proba.argmax(axis=1)
         markets = np.asarray(markets, dtype=object)

@@ -110,6 +110,11 @@ def read_dataset(dataset_dir: Path, splits: list[str]) -> tuple[LabelSet, dict, 
     return labels_of(dataset_dir), info, frames
 
 
+def groups_of(frame: pd.DataFrame) -> list[str] | None:
+    """The vendor groups of a split, for vendor-level bootstrap intervals (None if absent)."""
+    return frame["group"].astype(str).tolist() if "group" in frame.columns else None
+
+
 def stratified_rows(y: np.ndarray, cap_per_class: int, seed: int) -> np.ndarray:
     """At most ``cap_per_class`` row indices per class, in original order."""
     rng = np.random.default_rng(seed)
@@ -140,7 +145,8 @@ def evaluate_splits(
             proba = predict(model_inputs(frame, options))
         probas[split] = proba
         metrics[split] = split_metrics(class_ids(frame, labels, split), proba, labels,
-                                       frame["market"].astype(str).tolist())
+                                       frame["market"].astype(str).tolist(),
+                                       groups=groups_of(frame))
         log.info("%s: macro-F1 %.4f on %d listings", split, metrics[split]["macro_f1"],
                  len(frame))
     return metrics, probas
