@@ -132,7 +132,10 @@ class OnnxTransformerModel:
         encodings = self.tokenizer.encode_batch(texts)
         lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(texts))
         order = np.argsort(lengths, kind="stable")
-        batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        # a request smaller than threads × batch_size is split evenly, so it still uses
+        # every core (an API micro-batch of 32 listings would otherwise run on one)
+        size = max(1, min(self.batch_size, -(-len(order) // self.threads)))
+        batches = [order[i:i + size] for i in range(0, len(order), size)]
 
         def run(rows: np.ndarray) -> None:
             result = self.session.run(["logits"], self._feeds(encodings, rows))[0]
