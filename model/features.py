@@ -215,22 +215,27 @@ class HashedTfidf:
         self.char_tfidf = TfidfTransformer(sublinear_tf=True)
         self.n_word_features = n_features
 
+    def _count_both(self, texts: Sequence[str]) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
+        """(word counts, char counts); the batch is encoded once for both hashers (the
+        encoding is about a tenth of the cost)."""
+        if not texts:
+            return self.word.transform(texts), self.char.transform(texts)
+        codes, doc = _encode(texts)
+        n = len(texts)
+        return (self.word.transform_encoded(codes, doc, n_texts=n),
+                self.char.transform_encoded(codes, doc, n_texts=n))
+
     def fit(self, texts: Sequence[str]) -> HashedTfidf:
-        self.word_tfidf.fit(self.word.transform(texts))
-        self.char_tfidf.fit(self.char.transform(texts))
+        word, char = self._count_both(texts)
+        self.word_tfidf.fit(word)
+        self.char_tfidf.fit(char)
         return self
 
     def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        if not texts:
-            return sparse.csr_matrix((0, self.word.n_features + self.char.n_features),
-                                     dtype=np.float32)
-        codes, doc = _encode(texts)  # once for both hashers: it is a tenth of the cost
-        n = len(texts)
-        word = _sublinear_tfidf(self.word.transform_encoded(codes, doc, n_texts=n),
-                                self.word_tfidf.idf_)
-        char = _sublinear_tfidf(self.char.transform_encoded(codes, doc, n_texts=n),
-                                self.char_tfidf.idf_)
-        return sparse.hstack([word, char], format="csr", dtype=np.float32)
+        word, char = self._count_both(texts)
+        return sparse.hstack([_sublinear_tfidf(word, self.word_tfidf.idf_),
+                              _sublinear_tfidf(char, self.char_tfidf.idf_)],
+                             format="csr", dtype=np.float32)
 
     def fit_transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
         return self.fit(texts).transform(texts)

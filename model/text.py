@@ -46,8 +46,8 @@ _SPELLED_HINT = re.compile(r"([ ._*\-])[^\W\d_]\1")
 # Leetspeak inside a word: digits between letters read as the letters they imitate
 # ("c0ca1ne", "w33d"); digits at a word's edge ("4-MMC", "MP3", "ak47") are left alone...
 _LEET = re.compile(r"[013457](?<=[A-Za-z][013457])[013457]*(?=[A-Za-z])")
-_LEET_LETTERS = str.maketrans("013457", "oieast")
 _LEET_DIGITS = "013457"
+_LEET_LETTERS = str.maketrans(_LEET_DIGITS, "oieast")
 # ...but for the unambiguous cases, undone in later passes (they must see the inner
 # letters restored): a trailing 3 or 0 after four letters ("cocain3", "hell0": no product
 # code ends that way), a leading 0 or $ before three letters ("0xy", "$hipping"; prices

@@ -20,7 +20,7 @@ from model.text import DEFAULT_MAX_DESCRIPTION_CHARS, listing_text
 from model.thresholds import choose_thresholds
 from training.augment import augment_training_rows
 from training.card import render_model_card
-from training.metrics import classification_metrics, to_ids
+from training.metrics import classification_metrics, groups_of, to_ids
 from training.register import register_copies
 
 log = logging.getLogger(__name__)
@@ -107,8 +107,7 @@ def evaluate_splits(
         y = to_ids(frame["label"], classifier.labels)
         texts = prepared_texts(frame, int(classifier.config["max_description_chars"]))
         proba = classifier.predict_proba_texts(texts)
-        groups = frame["group"].to_numpy() if "group" in frame else None
-        results[name] = classification_metrics(y, proba, classifier.labels, groups)
+        results[name] = classification_metrics(y, proba, classifier.labels, groups_of(frame))
         predictions[name] = (y, proba)
     return results, predictions
 

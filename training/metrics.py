@@ -5,11 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from model.labels import LabelSet
 
 BOOTSTRAP_RESAMPLES = 500
+
+
+def groups_of(frame: pd.DataFrame) -> np.ndarray | None:
+    """A split's vendor groups, for vendor-level bootstrap intervals (None if it has none)."""
+    return frame["group"].to_numpy() if "group" in frame.columns else None
 
 
 def classification_metrics(

@@ -22,12 +22,12 @@ import numpy as np
 from model.cascade import CascadeModel
 from model.classifier import Classifier
 from model.thresholds import choose_thresholds
+from training.metrics import groups_of
 from training.transformer.card import render_card
 from training.transformer.metrics import macro_f1, split_metrics
 from training.transformer.pipeline import (
     RUNTIME_PACKAGES,
     class_ids,
-    groups_of,
     read_dataset,
     runtime_package_versions,
 )

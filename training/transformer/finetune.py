@@ -273,7 +273,8 @@ def fine_tune(
     running = float("nan")
     model.train()
     try:
-        while not done and step < total:
+        timed_out = False
+        while not done and not timed_out and step < total:
             batches = epoch_batches(lengths, options.batch_size, options.seed, epoch)
             while position < len(batches) and step < total:
                 rows = batches[position]
@@ -297,12 +298,10 @@ def fine_tune(
                     stopped_early = True
                     done = True
                     break
-                if out_of_time():
+                if out_of_time():  # finished like a run that reached its last step
                     log.info("stopping at step %d: --max-minutes %g reached", step,
                              options.max_minutes)
-                    if not history or history[-1]["step"] != step:
-                        evaluate()
-                    done = True
+                    timed_out = True
                     break
                 if step % options.checkpoint_steps == 0:
                     checkpoint()

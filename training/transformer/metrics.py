@@ -30,7 +30,7 @@ def split_metrics(
     labels: LabelSet,
     markets: Sequence[str] | None = None,
     *,
-    groups: Sequence[str] | None = None,
+    groups: np.ndarray | None = None,
     min_market_rows: int = 30,
 ) -> dict[str, Any]:
     """:func:`training.metrics.classification_metrics`, plus macro-F1 and accuracy per market.
@@ -40,8 +40,7 @@ def split_metrics(
     too narrow for listings that vendors re-post.
     """
     y_true, proba = np.asarray(y_true), np.asarray(proba)
-    result = classification_metrics(y_true, proba, labels,
-                                     None if groups is None else np.asarray(groups, dtype=str))
+    result = classification_metrics(y_true, proba, labels, groups)
     if markets is not None:
         y_pred = proba.argmax(axis=1)
         markets = np.asarray(markets, dtype=object)

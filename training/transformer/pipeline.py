@@ -24,6 +24,7 @@ from model.labels import LabelSet
 from model.text import DEFAULT_MAX_DESCRIPTION_CHARS, listing_text
 from model.thresholds import choose_thresholds
 from model.transformer import OnnxTransformerModel
+from training.metrics import groups_of
 from training.register import register_copies
 from training.transformer.card import render_card
 from training.transformer.export import check_agreement, export_int8, label_agreement
@@ -108,11 +109,6 @@ def read_dataset(dataset_dir: Path, splits: list[str]) -> tuple[LabelSet, dict, 
         if frame.empty and name in ("train", "validation"):
             raise ValueError(f"split {name} of {dataset_dir} is empty")
     return labels_of(dataset_dir), info, frames
-
-
-def groups_of(frame: pd.DataFrame) -> list[str] | None:
-    """The vendor groups of a split, for vendor-level bootstrap intervals (None if absent)."""
-    return frame["group"].astype(str).tolist() if "group" in frame.columns else None
 
 
 def stratified_rows(y: np.ndarray, cap_per_class: int, seed: int) -> np.ndarray:
