@@ -149,8 +149,8 @@ class TfidfLinearModel:
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
         """SVM margins, shape (n, folds, classes); (n, folds, 1) with two classes."""
         self._check_fitted()
-        features = self.features_.transform(list(texts))
-        margins = np.asarray(features @ self._dense_weights(), dtype=np.float64)
+        texts = list(texts)
+        margins = self.features_.dot(texts, self._dense_weights()).astype(np.float64)
         folds, columns = self.intercepts_.shape
         return margins.reshape(len(texts), folds, columns) + self.intercepts_
 

@@ -28,6 +28,12 @@ _HOMOGLYPHS = str.maketrans(
     "ABESIJKMHOPCTYXaehijopcsyxdqwvlABEZHIKMNOPTYXaBeiKvopTuXcagionuy",
 )
 
+# Both tables in one pass (their keys are disjoint and their outputs are plain ASCII), and
+# a character class that finds whether a text needs it at all.
+_LOOKALIKE_TABLE = {**_INVISIBLE, **_HOMOGLYPHS}
+_LOOKALIKE_OR_INVISIBLE = re.compile(
+    "[" + "".join(re.escape(chr(c)) for c in sorted(_LOOKALIKE_TABLE)) + "]")
+
 # Symbols used as decoration ("★★ MDMA ★★", emoji): arrows, technical symbols, box
 # drawing, geometric shapes, dingbats, CJK brackets, emoji and variation selectors.
 _DECORATION = re.compile(
@@ -38,10 +44,11 @@ _DECORATION = re.compile(
 # A word spelled out letter by letter with one repeated separator: "c o k e", "c.o.k.e",
 # "M-D-M-A" (three letters or more, so "U.S" and "e.g" stay as they are).
 _SPELLED = re.compile(r"\b[^\W\d_]([ ._*\-])(?:[^\W\d_]\1)+[^\W\d_]\b")
-# What every spelled-out word contains (separator, letter, same separator); a pattern that
-# starts with a small character set, which the regex engine skips to quickly, so most
-# texts never run the slow one above.
-_SPELLED_HINT = re.compile(r"([ ._*\-])[^\W\d_]\1")
+# What every spelled-out word ends with (separator, letter, same separator, a last letter
+# that ends the word); a pattern that starts with a small character set, which the regex
+# engine skips to quickly, so most texts never run the slow one above. ("buy a gun" has
+# " a g" but "g" does not end a word.)
+_SPELLED_HINT = re.compile(r"([ ._*\-])[^\W\d_]\1[^\W\d_](?![^\W\d_])")
 
 # Leetspeak inside a word: digits between letters read as the letters they imitate
 # ("c0ca1ne", "w33d"); digits at a word's edge ("4-MMC", "MP3", "ak47") are left alone...
@@ -85,7 +92,8 @@ def normalise(text: str) -> str:
         text = _TAG.sub(" ", text)
     if not text.isascii():
         text = unicodedata.normalize("NFKC", text)
-        text = text.translate(_INVISIBLE).translate(_HOMOGLYPHS)
+        if _LOOKALIKE_OR_INVISIBLE.search(text):  # translate costs ~20 µs on any text
+            text = text.translate(_LOOKALIKE_TABLE)
         text = _DECORATION.sub(" ", text)
     if _SPELLED_HINT.search(text):
         text = _SPELLED.sub(_join_spelled, text)

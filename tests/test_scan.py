@@ -6,6 +6,7 @@ import gzip
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -245,3 +246,24 @@ def test_parquet_reading_holds_one_row_group_not_the_file(tmp_path):
         del chunk
     assert rows == 100_000
     assert peak < 20 * 2**20
+
+
+@pytest.mark.parametrize("values", [
+    pa.chunked_array([["a", None, "b"], ["a", "(null)", "b", "a"]]),
+    pa.array([3, 1, None, 3, 1, 3, 2]),
+])
+def test_group_counts_equal_a_plain_count(values):
+    from collections import Counter
+
+    from serve.scan.scoring import group_counts
+
+    names = ["benign", "drugs", "weapons"]
+    label_ids = np.array([0, 1, 2, 1, 1, 0, 2])
+    decisions = ["allow", "block", "review", "block", "review", "allow", "block"]
+    expected: dict[str, Counter] = {}
+    for value, label, decision in zip(values.to_pylist(), label_ids, decisions, strict=True):
+        counter = expected.setdefault("(null)" if value is None else str(value), Counter())
+        counter.update(["rows", f"label:{names[label]}", f"decision:{decision}"])
+    counted = group_counts(values, label_ids, names, decisions)
+    assert counted == {k: dict(v) for k, v in expected.items()}
+    assert all(type(n) is int for counts in counted.values() for n in counts.values())

@@ -69,10 +69,11 @@ def score_chunk(clf: Classifier, chunk: RawChunk, source: InputFile, columns: Co
     result.renamed = renamed
     result.labels = dict(Counter(labels.tolist()))
     result.decisions = dict(Counter(decisions))
+    label_ids = np.argmax(proba, axis=1)
     for column in group_by:
         if column in valid.column_names:
-            result.groups[column] = _group_counts(valid.column(column).to_pylist(),
-                                                  labels.tolist(), decisions)
+            result.groups[column] = group_counts(valid.column(column), label_ids,
+                                                 clf.labels.names, decisions)
     return result
 
 
@@ -85,12 +86,32 @@ def _make_room(table: pa.Table, added: list[str]) -> tuple[pa.Table, list[str]]:
     return table.rename_columns(names), clashes
 
 
-def _group_counts(values: list, labels: list[str], decisions: list[str]
-                  ) -> dict[str, dict[str, int]]:
+def group_counts(values: pa.ChunkedArray | pa.Array, label_ids: np.ndarray,
+                 label_names: list[str], decisions: list[str]
+                 ) -> dict[str, dict[str, int]]:
+    """Rows, labels and decisions per value of one column: ``{value: {"rows": n,
+    "label:drugs": n, "decision:block": n, ...}}``, with nulls under ``"(null)"``.
+
+    Counted with numpy over dictionary codes: a Python loop over the rows cost more than
+    a tenth of the baseline's scoring time.
+    """
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
+        values = pa.array([None if v is None else str(v) for v in values.to_pylist()],
+                          type=pa.string())
+    encoded = values.dictionary_encode()
+    names = [*encoded.dictionary.to_pylist(), "(null)"]
+    codes = encoded.indices.fill_null(len(names) - 1).to_numpy().astype(np.int64)
+    decision_names, decision_ids = np.unique(np.asarray(decisions, dtype=object).astype(str),
+                                             return_inverse=True)
     out: dict[str, Counter] = {}
-    for value, label, decision in zip(values, labels, decisions, strict=True):
-        counter = out.setdefault("(null)" if value is None else str(value), Counter())
-        counter["rows"] += 1
-        counter[f"label:{label}"] += 1
-        counter[f"decision:{decision}"] += 1
-    return {k: dict(v) for k, v in out.items()}
+    for prefix, ids, id_names in (("rows", np.zeros_like(codes), [""]),
+                                  ("label:", label_ids, list(label_names)),
+                                  ("decision:", decision_ids, decision_names.tolist())):
+        width = len(id_names)
+        pairs, counts = np.unique(codes * width + ids, return_counts=True)
+        for pair, count in zip(pairs.tolist(), counts.tolist(), strict=True):
+            key = prefix + id_names[pair % width]
+            out.setdefault(names[pair // width], Counter())[key] += count
+    return {value: dict(counter) for value, counter in out.items()}
