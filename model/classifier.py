@@ -169,9 +169,16 @@ class Classifier:
         return str(self.config["version"])
 
     def prepare(self, listings: Iterable[str | Listing | Mapping[str, Any]]) -> list[str]:
-        limit = int(self.config["max_description_chars"])
         items = [Listing.coerce(x) for x in listings]
-        return [listing_text(x.title, x.description, limit) for x in items]
+        return self.prepare_columns([x.title for x in items], [x.description for x in items])
+
+    def prepare_columns(self, titles: Sequence[str],
+                        descriptions: Sequence[str | None]) -> list[str]:
+        """:meth:`prepare` for columns of titles and descriptions already checked to be
+        strings (and None), as a scan reads them: no :class:`Listing` per row."""
+        limit = int(self.config["max_description_chars"])
+        return [listing_text(title, description, limit)
+                for title, description in zip(titles, descriptions, strict=True)]
 
     def predict_proba_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Probabilities for already prepared texts (see :meth:`prepare`)."""

@@ -71,6 +71,10 @@ class _Counts:
             return sparse.csr_matrix((data, self.cols, self.indptr), shape=self.shape)
         return sparse.csc_matrix((data, self.rows, self.indptr), shape=self.shape)
 
+    def count_matrix(self) -> sparse.csr_matrix | sparse.csc_matrix:
+        """The raw counts as a float32 sparse matrix."""
+        return self.matrix(self.counts.astype(np.float32))
+
 
 def _count_pairs(rows: list[np.ndarray], cols: list[np.ndarray], shape: tuple[int, int],
                  layout: Layout = "csr") -> _Counts:
@@ -87,24 +91,29 @@ def _count_pairs(rows: list[np.ndarray], cols: list[np.ndarray], shape: tuple[in
     row_bits = max(int(n_rows - 1).bit_length(), 1)
     col_bits = max(int(n_cols - 1).bit_length(), 1)
     key_type = np.uint32 if row_bits + col_bits <= 32 else np.uint64
-    row = np.concatenate(rows).astype(key_type) if rows else np.zeros(0, key_type)
-    col = np.concatenate(cols).astype(key_type) if cols else np.zeros(0, key_type)
     by_row = layout == "csr"
-    major, minor = (row, col) if by_row else (col, row)
     minor_bits = key_type(col_bits if by_row else row_bits)
-    keys = (major << minor_bits) | minor
+    parts = [(r, c) if by_row else (c, r) for r, c in zip(rows, cols, strict=True)]
+    keys = np.concatenate([(major.astype(key_type) << minor_bits)
+                           | minor.astype(key_type, copy=False) for major, minor in parts]
+                          or [np.zeros(0, key_type)])
     keys.sort()
-    first = np.empty(len(keys), dtype=bool)
-    first[:1] = True
-    np.not_equal(keys[1:], keys[:-1], out=first[1:])
-    starts = np.flatnonzero(first)
-    unique = keys[starts]
-    counts = np.diff(starts, append=len(keys)).astype(np.float32)
+    # bounds of each run of equal keys, with the end as the last bound
+    change = np.empty(len(keys) + 1, dtype=bool)
+    change[0] = change[-1] = True
+    np.not_equal(keys[1:], keys[:-1], out=change[1:-1])
+    bounds = np.flatnonzero(change)
+    unique = keys[bounds[:-1]]
+    counts = np.diff(bounds)
     major_ids = (unique >> minor_bits).astype(np.int32)
     minor_ids = (unique & key_type((1 << int(minor_bits)) - 1)).astype(np.int32)
     n_major = n_rows if by_row else n_cols
-    indptr = np.zeros(n_major + 1, dtype=np.int64 if len(unique) >= 2**31 else np.int32)
-    np.cumsum(np.bincount(major_ids, minlength=n_major), out=indptr[1:])
+    index_type = np.int64 if len(unique) >= 2**31 else np.int32
+    indptr = np.zeros(n_major + 1, dtype=index_type)
+    if len(unique):  # entries per major index, from where the sorted major ids change
+        starts = np.flatnonzero(np.r_[True, major_ids[1:] != major_ids[:-1]])
+        indptr[major_ids[starts] + 1] = np.diff(np.r_[starts, len(unique)])
+        np.cumsum(indptr, out=indptr)
     rows_of, cols_of = (major_ids, minor_ids) if by_row else (minor_ids, major_ids)
     return _Counts(rows_of, cols_of, counts, indptr, (n_rows, n_cols), layout)
 
@@ -116,10 +125,13 @@ def _sublinear_tfidf(counts: _Counts, idf: np.ndarray) -> sparse.csr_matrix | sp
     scikit-learn's per-call input checks, which cost ~3 ms a call and dominated the latency
     of scoring one listing.
     """
-    data = np.log(counts.counts, dtype=np.float64)
-    data += 1.0
+    tf = counts.counts
+    # 1 + log(tf) looked up per distinct count: a handful of values, not one log per entry
+    data = (1.0 + np.log(np.arange(1, int(tf.max(initial=0)) + 1, dtype=np.float64)))[tf - 1]
     data *= idf[counts.cols]
-    norms = np.sqrt(np.bincount(counts.rows, weights=data * data, minlength=counts.shape[0]))
+    # row sums of the squares through scipy's sparse product: 2-3x faster than a weighted
+    # bincount over CSC-ordered rows, and the same sums in the same order
+    norms = np.sqrt(counts.matrix(data * data) @ np.ones(counts.shape[1]))
     norms[norms == 0] = 1.0  # a text with no n-gram keeps its empty row
     data /= norms[counts.rows]
     return counts.matrix(data.astype(np.float32))
@@ -142,7 +154,7 @@ class _NgramHasher:
         if not texts:
             return sparse.csr_matrix((0, self.n_features), dtype=np.float32)
         counts = self.count_encoded(*_encode(texts), n_texts=len(texts))
-        return counts.matrix(counts.counts)
+        return counts.count_matrix()
 
     def count_encoded(self, codes: np.ndarray, doc: np.ndarray, *, n_texts: int,
                       layout: Layout = "csr") -> _Counts:
@@ -262,8 +274,8 @@ class HashedTfidf:
 
     def fit(self, texts: Sequence[str]) -> HashedTfidf:
         word, char = self._count_both(texts)
-        self.word_tfidf.fit(word.matrix(word.counts))
-        self.char_tfidf.fit(char.matrix(char.counts))
+        self.word_tfidf.fit(word.count_matrix())
+        self.char_tfidf.fit(char.count_matrix())
         return self
 
     def transform(self, texts: Sequence[str], layout: Layout = "csr"

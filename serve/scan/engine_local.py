@@ -8,9 +8,11 @@ which bounds memory whatever the input size.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 
 from model import Classifier
 from model.classifier import BundleInfo
@@ -59,8 +61,9 @@ def run_local(bundle: BundleInfo, inputs: list[InputFile], manifest: Manifest, s
                 sink.commit(score_chunk(clf, item, inputs[item.file_index], columns, group_by))
         return
     context = multiprocessing.get_context("spawn")  # fork after threads start is unsafe
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                             initargs=(str(bundle.path), bundle.version)) as pool:
+    with _worker_environment(WORKER_MALLOC_ENV), ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_init_worker,
+            initargs=(str(bundle.path), bundle.version)) as pool:
         inflight: deque[Future | FileEnd] = deque()
         try:
             for item in stream:
@@ -79,6 +82,26 @@ def run_local(bundle: BundleInfo, inputs: list[InputFile], manifest: Manifest, s
                 if isinstance(item, Future):
                     item.cancel()
             raise
+
+
+# glibc returns every large freed array to the OS and page-faults it back in for the next
+# chunk: a tenth of a scan's CPU time went to the kernel. Workers keep their freed memory
+# for reuse instead; their peak is unchanged (it is what one chunk needs).
+WORKER_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(2**25), "MALLOC_TRIM_THRESHOLD_": str(2**31)}
+
+
+@contextmanager
+def _worker_environment(values: dict[str, str]) -> Iterator[None]:
+    """Environment variables for the worker processes started inside the block (a spawned
+    worker copies this process's environment; glibc reads it only at start-up). The user's
+    own settings win."""
+    added = {k: v for k, v in values.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
 
 
 def _settle(item: Future | FileEnd, sink: Sink) -> None:

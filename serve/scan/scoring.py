@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from model import Classifier, Listing
+from model import Classifier
 from serve.scan.columns import ColumnMap, added_columns
 from serve.scan.inputs import InputFile
 from serve.scan.readers import RawChunk
@@ -53,7 +53,7 @@ def score_chunk(clf: Classifier, chunk: RawChunk, source: InputFile, columns: Co
         descriptions = valid.column(columns.description).to_pylist()
     else:
         descriptions = [None] * len(titles)
-    texts = clf.prepare(Listing(t, d) for t, d in zip(titles, descriptions, strict=True))
+    texts = clf.prepare_columns(titles, descriptions)
     proba = clf.predict_proba_texts(texts)
     decisions, _ = clf.decide(proba, with_reasons=False)
     names = np.asarray(clf.labels.names, dtype=object)
