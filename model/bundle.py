@@ -35,17 +35,19 @@ def sha256_file(path: Path) -> str:
 
 
 def package_versions() -> dict[str, str]:
-    """Versions that decide whether a bundle's files can be read back."""
-    import numpy
-    import sklearn
+    """Versions that decide whether a bundle's files can be read back.
 
+    Read from the installed distributions' metadata: importing scikit-learn only to ask its
+    version cost seconds in every process that checks a bundle (a scan's coordinator never
+    uses it).
+    """
     import model
 
     return {
         "contraband": model.__version__,
         "python": platform.python_version(),
-        "numpy": numpy.__version__,
-        "scikit-learn": sklearn.__version__,
+        "numpy": _installed_version("numpy") or "unknown",
+        "scikit-learn": _installed_version("scikit-learn") or "unknown",
     }
 
 

@@ -26,7 +26,9 @@ _MIX = np.uint64(0x9E3779B97F4A7C15)
 
 def _word_char_table() -> np.ndarray:
     """For every code point of the Basic Multilingual Plane: is it a ``\\w`` character?"""
-    return np.array([chr(i).isalnum() or i == 0x5F for i in range(0x10000)], dtype=bool)
+    table = np.array([chr(i).isalnum() or i == 0x5F for i in range(0x10000)], dtype=bool)
+    assert not table[0xFFFF]  # stands in for every code point above it
+    return table
 
 
 _IS_WORD = _word_char_table()
@@ -182,10 +184,12 @@ class CharNgramHasher(_NgramHasher):
     def _ngrams(
         self, codes: np.ndarray, doc: np.ndarray
     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        separators = np.cumsum(codes == 0)
+        # characters left before the next separator: a window of n is valid where >= n
+        ends = np.r_[np.flatnonzero(codes == 0), len(codes)]
+        remaining = np.repeat(ends, np.diff(np.r_[-1, ends]))[: len(codes)] - np.arange(
+            len(codes))
         rows, cols = [], []
         low, high = self.ngram_range
-        before = np.r_[0, separators[:-1]]
         h = np.zeros(len(codes), dtype=np.uint64)
         with np.errstate(over="ignore"):
             for n in range(1, high + 1):
@@ -196,11 +200,9 @@ class CharNgramHasher(_NgramHasher):
                 h = h[:count] * _MULTIPLIER + codes[n - 1 : n - 1 + count]
                 if n < low:
                     continue
-                # a window is valid when it holds no separator: same count at both ends
-                valid = (separators[n - 1 : n - 1 + count] - before[:count]) == 0
-                valid &= codes[:count] != 0
-                rows.append(doc[:count][valid])
-                cols.append(_mix(h[valid] ^ np.uint64(n), self.n_features))
+                keep = np.flatnonzero(remaining[:count] >= n)
+                rows.append(doc[keep])
+                cols.append(_mix(h[keep] ^ np.uint64(n), self.n_features))
         return rows, cols
 
 
@@ -217,9 +219,9 @@ class WordNgramHasher(_NgramHasher):
     def _ngrams(
         self, codes: np.ndarray, doc: np.ndarray
     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        in_word = np.zeros(len(codes), dtype=bool)
-        bmp = codes < 0x10000
-        in_word[bmp] = _IS_WORD[codes[bmp].astype(np.int64)]
+        # beyond the Basic Multilingual Plane nothing counts as a word character: those
+        # code points read U+FFFF's entry, which is False
+        in_word = _IS_WORD[np.minimum(codes, np.uint64(0xFFFF)).astype(np.intp)]
         changes = np.r_[False, in_word[:-1]] != in_word  # a run of word / non-word starts
         if not in_word.any():
             return [], []
