@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import joblib
 import numpy as np
 from scipy import sparse
 from scipy.special import expit
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.model_selection import GroupKFold, StratifiedKFold
-from sklearn.svm import LinearSVC
 
 from model.features import HashedTfidf
+
+if TYPE_CHECKING:
+    from sklearn.calibration import CalibratedClassifierCV
 
 MODEL_FILE = "baseline.joblib"
 
@@ -88,6 +88,12 @@ class TfidfLinearModel:
         n_classes: int | None = None,
     ) -> TfidfLinearModel:
         """Fit on prepared texts and integer class ids ``0 … n_classes - 1``."""
+        # scikit-learn is imported here, not at module level: a fitted model predicts with
+        # numpy and scipy alone, and importing scikit-learn cost each scan worker seconds
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.model_selection import GroupKFold, StratifiedKFold
+        from sklearn.svm import LinearSVC
+
         y = np.asarray(y)
         if len(texts) != len(y):
             raise ValueError(f"{len(texts)} texts but {len(y)} labels")

@@ -18,7 +18,6 @@ from typing import Literal
 
 import numpy as np
 from scipy import sparse
-from sklearn.feature_extraction.text import TfidfTransformer
 
 _MULTIPLIER = np.uint64(1_000_003)
 _MIX = np.uint64(0x9E3779B97F4A7C15)
@@ -139,6 +138,15 @@ def _sublinear_tfidf(counts: _Counts, idf: np.ndarray) -> sparse.csr_matrix | sp
     return counts.matrix(data.astype(np.float32))
 
 
+def _smooth_idf(counts: _Counts) -> np.ndarray:
+    """scikit-learn's smoothed idf, ``ln((1 + n) / (1 + df)) + 1``, in the same float32 steps
+    as ``TfidfTransformer(smooth_idf=True).fit`` on float32 counts (a test checks they are
+    equal)."""
+    document_frequency = np.bincount(counts.cols, minlength=counts.shape[1]).astype(np.float32)
+    document_frequency += np.float32(1.0)
+    return np.log((counts.shape[0] + 1) / document_frequency) + np.float32(1.0)
+
+
 def _check_n_features(n_features: int) -> int:
     if n_features < 2 or n_features & (n_features - 1):
         raise ValueError(f"n_features must be a power of two, got {n_features}")
@@ -251,7 +259,12 @@ class WordNgramHasher(_NgramHasher):
 
 
 class HashedTfidf:
-    """Word and character hashed n-grams, each block sublinear-TF-IDF weighted and normalised."""
+    """Word and character hashed n-grams, each block sublinear-TF-IDF weighted and normalised.
+
+    The fitted state is two idf vectors (plain arrays, so a saved model loads without
+    importing scikit-learn; models saved with scikit-learn ``TfidfTransformer`` objects still
+    load, see :meth:`__setstate__`).
+    """
 
     def __init__(
         self,
@@ -261,9 +274,16 @@ class HashedTfidf:
     ) -> None:
         self.word = WordNgramHasher(tuple(word_ngrams), n_features)
         self.char = CharNgramHasher(tuple(char_ngrams), n_features)
-        self.word_tfidf = TfidfTransformer(sublinear_tf=True)
-        self.char_tfidf = TfidfTransformer(sublinear_tf=True)
+        self.word_idf_: np.ndarray | None = None
+        self.char_idf_: np.ndarray | None = None
         self.n_word_features = n_features
+
+    def __setstate__(self, state: dict) -> None:
+        for block in ("word", "char"):
+            fitted = state.pop(f"{block}_tfidf", None)  # written before the idf arrays
+            if fitted is not None:
+                state[f"{block}_idf_"] = fitted.idf_
+        self.__dict__.update(state)
 
     def _count_both(self, texts: Sequence[str], layout: Layout = "csr"
                     ) -> tuple[_Counts, _Counts]:
@@ -276,8 +296,8 @@ class HashedTfidf:
 
     def fit(self, texts: Sequence[str]) -> HashedTfidf:
         word, char = self._count_both(texts)
-        self.word_tfidf.fit(word.count_matrix())
-        self.char_tfidf.fit(char.count_matrix())
+        self.word_idf_ = _smooth_idf(word)
+        self.char_idf_ = _smooth_idf(char)
         return self
 
     def transform(self, texts: Sequence[str], layout: Layout = "csr"
@@ -293,8 +313,10 @@ class HashedTfidf:
             return sparse.csr_matrix((0, 2 * self.n_word_features), dtype=np.float32
                                      ).asformat(layout)
         word, char = self._count_both(texts, layout)
-        return sparse.hstack([_sublinear_tfidf(word, self.word_tfidf.idf_),
-                              _sublinear_tfidf(char, self.char_tfidf.idf_)],
+        if self.word_idf_ is None or self.char_idf_ is None:
+            raise RuntimeError("the features are not fitted; call fit() first")
+        return sparse.hstack([_sublinear_tfidf(word, self.word_idf_),
+                              _sublinear_tfidf(char, self.char_idf_)],
                              format=layout, dtype=np.float32)
 
     def dot(self, texts: Sequence[str], weights: np.ndarray) -> np.ndarray:

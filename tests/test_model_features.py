@@ -95,3 +95,26 @@ def test_two_class_model_matches_scikit_learn():
     words = dict(model.token_contributions("cocaine garden hose", 1))
     assert words["cocaine"] > 0 > -words["cocaine"] == dict(
         model.token_contributions("cocaine garden hose", 0))["cocaine"]
+
+
+def test_idf_equals_scikit_learn_and_old_pickles_still_load():
+    import pickle
+
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    texts = [listing_text(t) for t, _ in rows()]
+    features = HashedTfidf(n_features=2**16).fit(texts)
+    for hasher, idf in ((features.word, features.word_idf_), (features.char, features.char_idf_)):
+        expected = TfidfTransformer(sublinear_tf=True).fit(hasher.transform(texts)).idf_
+        np.testing.assert_array_equal(idf, expected)
+    # a model pickled before the idf arrays held TfidfTransformer objects
+    state = dict(features.__dict__)
+    for block in ("word", "char"):
+        old = TfidfTransformer(sublinear_tf=True)
+        old.idf_ = state.pop(f"{block}_idf_")
+        state[f"{block}_tfidf"] = old
+    legacy = HashedTfidf.__new__(HashedTfidf)
+    legacy.__dict__.update(state)
+    restored = pickle.loads(pickle.dumps(legacy))
+    assert not hasattr(restored, "word_tfidf")
+    assert (restored.transform(texts) != features.transform(texts)).nnz == 0
