@@ -120,10 +120,12 @@ class TreeMemory:
         self._thread.start()
 
     def _run(self) -> None:
+        self.at_peak: dict[str, int] = {}  # PSS per process name when the summed PSS peaked
         while not self._stop.is_set():
-            rss, pss = tree_memory(self.pid)
+            rss, pss, by_process = tree_memory(self.pid)
             self.peak = max(self.peak, rss)
-            self.peak_pss = max(self.peak_pss, pss)
+            if pss > self.peak_pss:
+                self.peak_pss, self.at_peak = pss, by_process
             time.sleep(0.5)
 
     def stop(self) -> int:
@@ -144,8 +146,19 @@ def _pss(pid: int) -> int:
     return 0
 
 
-def tree_memory(root: int) -> tuple[int, int]:
-    """(summed RSS, summed PSS) in bytes of ``root`` and all its descendants."""
+def _name(pid: int) -> str:
+    """A process's name: its command line's first word (Ray sets it to "ray::Actor...")."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            first = handle.read().split(b"\0")[0].decode(errors="replace")
+    except OSError:
+        return "?"
+    return first.split(" ")[0].rsplit("/", 1)[-1] or "?"
+
+
+def tree_memory(root: int) -> tuple[int, int, dict[str, int]]:
+    """(summed RSS, summed PSS, PSS summed per process name) in bytes of ``root`` and all
+    its descendants."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     for entry in os.listdir("/proc"):
@@ -160,12 +173,16 @@ def tree_memory(root: int) -> tuple[int, int]:
         children.setdefault(ppid, []).append(int(entry))
         rss[int(entry)] = pages * os.sysconf("SC_PAGE_SIZE")
     total, total_pss, stack = 0, 0, [root]
+    by_process: dict[str, int] = {}
     while stack:
         pid = stack.pop()
         total += rss.get(pid, 0)
-        total_pss += _pss(pid)
+        pss = _pss(pid)
+        total_pss += pss
+        name = _name(pid)
+        by_process[name] = by_process.get(name, 0) + pss
         stack.extend(children.get(pid, []))
-    return total, total_pss
+    return total, total_pss, by_process
 
 
 def run_scan(source: Path, model: str, engine: str, workers: int, chunk_rows: int) -> dict:
@@ -182,13 +199,14 @@ def run_scan(source: Path, model: str, engine: str, workers: int, chunk_rows: in
     wall = time.monotonic() - started
     peak = memory.stop()
     peak_pss = memory.peak_pss
+    at_peak = dict(sorted(memory.at_peak.items(), key=lambda kv: -kv[1]))
     if process.returncode != 0:
         raise SystemExit(f"scan failed ({process.returncode}):\n{output[-3000:]}")
     summary = json.loads((out / "summary.json").read_text())
     shutil.rmtree(out / "parts", ignore_errors=True)
     return {"engine": engine, "workers": workers, "rows": summary["rows_scanned"],
             "wall_s": wall, "scan_s": summary["elapsed_s"], "peak_rss": peak,
-            "peak_pss": peak_pss,
+            "peak_pss": peak_pss, "pss_at_peak_by_process": at_peak,
             "rate_wall": summary["rows_scanned"] / wall,
             "rate_scan": summary["throughput_rows_per_s"]}
 
@@ -200,6 +218,10 @@ def report(result: dict, project: list[int]) -> None:
           f"(excluding start-up: {result['rate_scan']:,.0f}) "
           f"peak RSS={result['peak_rss'] / 2**30:.2f} GiB "
           f"PSS={result['peak_pss'] / 2**30:.2f} GiB", flush=True)
+    print("      PSS at the peak: " + ", ".join(
+        f"{name} {size / 2**20:,.0f} MiB"
+        for name, size in result["pss_at_peak_by_process"].items() if size >= 2**20),
+        flush=True)
     print(f"      projection from {per_worker:,.0f} listings/s per worker: " + ", ".join(
         f"{n} workers ≈ {per_worker * n:,.0f}/s" for n in project), flush=True)
 
