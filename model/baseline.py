@@ -77,7 +77,8 @@ class TfidfLinearModel:
         }
 
     def _check_fitted(self) -> None:
-        if self.features_ is None or self.weights_ is None:
+        if self.features_ is None or (self.weights_ is None
+                                      and getattr(self, "_dense_weights_cache", None) is None):
             raise RuntimeError("the model is not fitted; call fit() first")
 
     def fit(
@@ -145,11 +146,16 @@ class TfidfLinearModel:
         if dense is None:
             dense = self.weights_.toarray().astype(np.float32)
             self._dense_weights_cache = dense
+            # the sparse form is only for saving: drop it (~75 MB in every scan worker and
+            # server process) and rebuild it from the dense copy if the model is pickled
+            self.weights_ = None
         return dense
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.pop("_dense_weights_cache", None)
+        dense = state.pop("_dense_weights_cache", None)
+        if state.get("weights_") is None and dense is not None:
+            state["weights_"] = sparse.csr_matrix(dense)  # the same matrix: no zeros stored
         return state
 
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:

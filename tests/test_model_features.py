@@ -118,3 +118,18 @@ def test_idf_equals_scikit_learn_and_old_pickles_still_load():
     restored = pickle.loads(pickle.dumps(legacy))
     assert not hasattr(restored, "word_tfidf")
     assert (restored.transform(texts) != features.transform(texts)).nnz == 0
+
+
+def test_a_model_that_has_predicted_pickles_the_same_weights():
+    import pickle
+
+    data = rows()
+    texts = [listing_text(t) for t, _ in data]
+    y = np.array([NAMES.index(label) for _, label in data])
+    model = TfidfLinearModel(n_features=2**16, calibration_folds=2).fit(texts, y)
+    before = model.weights_.copy()
+    proba = model.predict_proba(texts)  # builds the dense weights and drops the sparse ones
+    restored = pickle.loads(pickle.dumps(model))
+    assert (restored.weights_ != before).nnz == 0
+    assert restored.weights_.nnz == before.nnz
+    np.testing.assert_array_equal(restored.predict_proba(texts), proba)
