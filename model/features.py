@@ -49,6 +49,7 @@ def _mix(h: np.ndarray, n_features: int) -> np.ndarray:
 
 
 Layout = Literal["csr", "csc"]
+CSC_MIN_TEXTS = 512  # batches this large are multiplied as CSC (see HashedTfidf.dot)
 
 
 @dataclass(frozen=True)
@@ -130,9 +131,14 @@ def _sublinear_tfidf(counts: _Counts, idf: np.ndarray) -> sparse.csr_matrix | sp
     # 1 + log(tf) looked up per distinct count: a handful of values, not one log per entry
     data = (1.0 + np.log(np.arange(1, int(tf.max(initial=0)) + 1, dtype=np.float64)))[tf - 1]
     data *= idf[counts.cols]
-    # row sums of the squares through scipy's sparse product: 2-3x faster than a weighted
-    # bincount over CSC-ordered rows, and the same sums in the same order
-    norms = np.sqrt(counts.matrix(data * data) @ np.ones(counts.shape[1]))
+    squares = data * data
+    if counts.layout == "csc":
+        # row sums through scipy's sparse product: 2-3x faster than a weighted bincount
+        # over CSC-ordered rows, and the same sums in the same order
+        squared_norms = counts.matrix(squares) @ np.ones(counts.shape[1])
+    else:  # CSR is for small batches: no work proportional to the feature count
+        squared_norms = np.bincount(counts.rows, weights=squares, minlength=counts.shape[0])
+    norms = np.sqrt(squared_norms)
     norms[norms == 0] = 1.0  # a text with no n-gram keeps its empty row
     data /= norms[counts.rows]
     return counts.matrix(data.astype(np.float32))
@@ -323,7 +329,7 @@ class HashedTfidf:
         """``transform(texts) @ weights`` for a dense ``weights`` (features × k), faster.
 
         Works in batches whose sort keys fit in 32 bits and whose output block stays in
-        cache, each batch as CSC (see :func:`_count_pairs`); the sums are the same.
+        cache, large batches as CSC (see :func:`_count_pairs`); the sums are the same.
         """
         if weights.shape[0] != 2 * self.n_word_features:
             raise ValueError(f"weights have {weights.shape[0]} rows, the features "
@@ -333,7 +339,10 @@ class HashedTfidf:
         step = max(1, 2**32 // self.n_word_features)
         for start in range(0, len(texts), step):
             batch = texts[start : start + step]
-            out[start : start + len(batch)] = self.transform(batch, layout="csc") @ weights
+            # CSC has costs proportional to the feature count (its column pointers): below
+            # ~500 texts CSR is faster (one listing: 2 ms against 10)
+            layout: Layout = "csc" if len(batch) >= CSC_MIN_TEXTS else "csr"
+            out[start : start + len(batch)] = self.transform(batch, layout=layout) @ weights
         return out
 
     def fit_transform(self, texts: Sequence[str]) -> sparse.csr_matrix:

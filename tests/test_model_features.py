@@ -133,3 +133,16 @@ def test_a_model_that_has_predicted_pickles_the_same_weights():
     assert (restored.weights_ != before).nnz == 0
     assert restored.weights_.nnz == before.nnz
     np.testing.assert_array_equal(restored.predict_proba(texts), proba)
+
+
+def test_dot_equals_the_matrix_product_in_both_layouts():
+    from model.features import CSC_MIN_TEXTS
+
+    texts = [listing_text(t) for t, _ in rows()]
+    features = HashedTfidf(n_features=2**16).fit(texts)
+    weights = np.random.default_rng(0).standard_normal((2 * 2**16, 7)).astype(np.float32)
+    many = (texts * (CSC_MIN_TEXTS // len(texts) + 2))[: CSC_MIN_TEXTS + 3]
+    for batch in (texts[:3], many):  # CSR below the cut, CSC above it
+        expected = features.transform(batch) @ weights
+        np.testing.assert_array_equal(features.dot(batch, weights), expected)
+        assert (features.transform(batch, layout="csc") != features.transform(batch)).nnz == 0
