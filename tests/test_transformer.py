@@ -379,3 +379,28 @@ def test_cascade_routing_budget_from_the_command_line(tiny, tiny_classifier, tmp
     config = json.loads((bundle / "config.json").read_text())["cascade"]
     assert config["max_routed"] == 0 and config["tolerance"] == 0.01
     assert config["routed_validation"] == 0
+
+
+def test_augment_adds_obfuscated_copies_to_the_training_texts(tiny, tmp_path, monkeypatch):
+    """--augment gives the transformer the baseline's obfuscated copies (default: none)."""
+    from training.transformer import pipeline, train_transformer
+
+    base, dataset, _, _ = tiny
+    seen: list[list[str]] = []
+    real_encode = pipeline.encode
+
+    def recording_encode(tokenizer, texts, *args, **kwargs):
+        seen.append(list(texts))
+        return real_encode(tokenizer, texts, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "encode", recording_encode)
+    for augment in (0.0, 1.0):
+        train_transformer(dataset, tmp_path / "models",
+                          tiny_options(base, tmp_path / f"w{augment}", max_steps=1, eval_steps=1,
+                                       fine_tune_only=True, augment=augment))
+    plain, augmented = seen[0], seen[2]  # each run encodes training then early-stopping texts
+    assert len(augmented) > 1.5 * len(plain)
+    assert augmented[: len(plain)] == plain
+    assert set(augmented[len(plain):]) - set(plain)  # the copies are perturbed, not repeats
+    with pytest.raises(ValueError, match="augment"):
+        tiny_options(base, tmp_path / "bad", augment=-1.0)

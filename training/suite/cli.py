@@ -28,7 +28,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         print(f"comparison written to {path}")
         return 0
     out, document = run_suite(args.bundle, dataset, Path(args.output) if args.output else None,
-                              sections)
+                              sections, robustness_rows=args.robustness_rows)
     print("\n".join(summary_lines(document)))
     print(f"suite report written to {out}/report.html (figures in {out}/suite.json)")
     return 0

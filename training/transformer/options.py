@@ -25,6 +25,7 @@ class TransformerOptions:
     input: str = "text"  # "text" (title | description prefix) or "title"
     description_dropout: float = 0.5  # share of training rows with a description shown without
     register: float = 0.5  # benign rows added again restyled (see training.register)
+    augment: float = 0.0  # training rows added again obfuscated (see training.augment)
     max_length: int = 64
     batch_size: int = 32
     eval_batch_size: int = 128
@@ -81,6 +82,8 @@ class TransformerOptions:
                              f"{self.description_dropout}")
         if not 0 <= self.register <= 10:
             raise ValueError(f"register must be within [0, 10], got {self.register}")
+        if not 0 <= self.augment <= 10:
+            raise ValueError(f"augment must be within [0, 10], got {self.augment}")
         if not 0 <= self.min_agreement <= 1:
             raise ValueError(f"min_agreement must be within [0, 1], got {self.min_agreement}")
         if self.max_minutes is not None and self.max_minutes <= 0:
@@ -95,9 +98,10 @@ class TransformerOptions:
     # Options that change what a resumed run would compute; others (progress, work_dir,
     # thresholds, evaluation) may differ between the killed run and its resumption.
     TRAINING_KEYS = (
-        "base", "input", "description_dropout", "register", "max_length", "batch_size", "epochs",
-        "max_steps", "learning_rate", "weight_decay", "warmup_ratio", "cap_per_class",
-        "negative_cap", "class_weight_power", "eval_steps", "eval_cap_per_class", "seed",
+        "base", "input", "description_dropout", "register", "augment", "max_length",
+        "batch_size", "epochs", "max_steps", "learning_rate", "weight_decay", "warmup_ratio",
+        "cap_per_class", "negative_cap", "class_weight_power", "eval_steps",
+        "eval_cap_per_class", "seed",
     )
 
     def training_signature(self) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from model.labels import LabelSet
 from model.text import DEFAULT_MAX_DESCRIPTION_CHARS, listing_text
 from model.thresholds import choose_thresholds
 from model.transformer import OnnxTransformerModel
+from training.augment import augment_training_rows
 from training.metrics import groups_of
 from training.register import register_copies
 from training.transformer.card import render_card
@@ -187,13 +188,16 @@ def train_transformer(
     )
     val_texts = model_inputs(val_frame, options)
     train_texts = training_inputs(sample, options)
-    restyled = register_copies(
-        pd.DataFrame({"text": train_texts, "label": sample["label"].to_numpy(),
-                      "group": sample["group"].to_numpy()}),
-        label=labels.negative, fraction=options.register, seed=options.seed)
-    log.info("adding %d benign listings restyled in a classifieds register", len(restyled))
-    y_fit = np.concatenate([y_train, class_ids(restyled, labels, "train")])
-    train_data = encode(tokenizer, train_texts + restyled["text"].tolist(), y_fit,
+    prepared = pd.DataFrame({"text": train_texts, "label": sample["label"].to_numpy(),
+                             "group": sample["group"].to_numpy()})
+    restyled = register_copies(prepared, label=labels.negative, fraction=options.register,
+                               seed=options.seed)
+    augmented = augment_training_rows(prepared, seed=options.seed, fraction=options.augment)
+    log.info("adding %d benign listings restyled in a classifieds register and %d obfuscated "
+             "copies", len(restyled), len(augmented))
+    extra = pd.concat([restyled, augmented], ignore_index=True)
+    y_fit = np.concatenate([y_train, class_ids(extra, labels, "train")])
+    train_data = encode(tokenizer, train_texts + extra["text"].tolist(), y_fit,
                         options.max_length)
     early_data = encode(tokenizer, [val_texts[i] for i in early_rows], y_val[early_rows],
                         options.max_length)
