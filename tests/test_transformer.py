@@ -364,7 +364,7 @@ def test_a_half_precision_base_is_fine_tuned_in_fp32(tiny, tmp_path):
 
 
 def test_cascade_routing_budget_from_the_command_line(tiny, tiny_classifier, tmp_path):
-    """`contraband train --model cascade --cascade-max-routed 0` routes nothing."""
+    """`contraband train --model cascade --cascade-max-routed 0` routes nothing; --name."""
     from cli.main import main
 
     _, dataset, _, transformer_bundle = tiny
@@ -373,9 +373,10 @@ def test_cascade_routing_budget_from_the_command_line(tiny, tiny_classifier, tmp
     code = main(["train", "--model", "cascade", "--dataset", str(dataset), "--models-dir",
                  str(models), "--cascade-baseline", str(baseline_bundle),
                  "--cascade-transformer", str(transformer_bundle), "--cascade-max-routed", "0",
-                 "--cascade-tolerance", "0.01"])
+                 "--cascade-tolerance", "0.01", "--name", "cascade-budget-0"])
     assert code == 0
     [bundle] = [p for p in models.iterdir() if p.name.startswith("cascade-")]
+    assert bundle.name == "cascade-budget-0"  # --name is honoured for every kind
     config = json.loads((bundle / "config.json").read_text())["cascade"]
     assert config["max_routed"] == 0 and config["tolerance"] == 0.01
     assert config["routed_validation"] == 0

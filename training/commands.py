@@ -161,7 +161,7 @@ def _train_transformer_or_cascade(
     root = registry.models_dir(args.models_dir)
     if args.model == "transformer":
         options = options_from_args(args)
-        path = train_transformer(dataset, root, options)
+        path = train_transformer(dataset, root, options, name=args.name)
         if options.fine_tune_only:
             print(f"fine-tuned model in {path}; finish with the same options and --resume")
             return None
@@ -169,7 +169,8 @@ def _train_transformer_or_cascade(
         baseline = registry.resolve(args.cascade_baseline, root)
         transformer = registry.resolve(args.cascade_transformer, root)
         path = build_cascade(baseline, transformer, dataset, root,
-                             max_routed=args.cascade_max_routed, tolerance=args.cascade_tolerance)
+                             max_routed=args.cascade_max_routed, tolerance=args.cascade_tolerance,
+                             name=args.name)
     if args.make_default or (args.make_default is None and registry.default_name(root) is None):
         registry.set_default(path.name, root)
     return path

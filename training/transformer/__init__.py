@@ -29,21 +29,23 @@ __all__ = [
 
 def train_transformer(
     dataset_dir: str | os.PathLike, out_dir: str | os.PathLike,
-    options: TransformerOptions | None = None,
+    options: TransformerOptions | None = None, *, name: str | None = None,
 ) -> Path:
-    """Fine-tune, export to int8 ONNX, check and save a transformer bundle; its path."""
+    """Fine-tune, export to int8 ONNX, check and save a transformer bundle; its path.
+    ``name`` is the bundle's name (default ``transformer-YYYYmmdd-HHMMSS``)."""
     from training.transformer.pipeline import train_transformer as run
 
-    return run(dataset_dir, out_dir, options or TransformerOptions())
+    return run(dataset_dir, out_dir, options or TransformerOptions(), name=name)
 
 
 def build_cascade(
     baseline_bundle: str | os.PathLike, transformer_bundle: str | os.PathLike,
     dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, *, max_routed: float = 0.3,
-    tolerance: float = 0.002,
+    tolerance: float = 0.002, name: str | None = None,
 ) -> Path:
-    """Save a baseline→transformer cascade bundle, its cut chosen on validation; its path."""
+    """Save a baseline→transformer cascade bundle, its cut chosen on validation; its path.
+    ``name`` is the bundle's name (default ``cascade-YYYYmmdd-HHMMSS``)."""
     from training.transformer.cascade import build_cascade as run
 
     return run(baseline_bundle, transformer_bundle, dataset_dir, out_dir, max_routed=max_routed,
-               tolerance=tolerance)
+               tolerance=tolerance, name=name)

