@@ -6,9 +6,6 @@ import argparse
 import json
 from pathlib import Path
 
-from data.dataset import CARD_FILE, dataset_dir, read_info
-from data.sources import UserTable, data_dir, parse_mapping
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("data", help="build and inspect the training dataset")
@@ -54,7 +51,11 @@ def _nth(values: list[str], i: int, default: str) -> str:
 
 
 def _build(args: argparse.Namespace) -> int:
+    # imported here, not at the top: the parser of every command is built from this module,
+    # and pandas costs ~0.6 s to import
     from data.build import build
+    from data.dataset import dataset_dir
+    from data.sources import UserTable, data_dir, parse_mapping
 
     tables = [
         UserTable(
@@ -79,6 +80,8 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
+    from data.dataset import CARD_FILE, dataset_dir, read_info
+
     path = dataset_dir(args.dataset)
     info = read_info(path)
     if args.json:

@@ -6,8 +6,6 @@ import argparse
 import importlib.util
 from pathlib import Path
 
-from data.dataset import dataset_dir
-
 MODEL_KINDS = ["baseline", "transformer", "cascade"]
 
 
@@ -115,6 +113,8 @@ def _positive_int(text: str) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from data.dataset import dataset_dir  # pandas: imported only when a command needs it
+
     dataset = dataset_dir(args.dataset)
     extra = [Path(p) for p in args.extra_train]
     if args.model == "baseline":
@@ -181,6 +181,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         from training.suite.cli import run_from_args
 
         return run_from_args(args)
+    from data.dataset import dataset_dir
     from training.evaluate import evaluate_bundle
 
     splits = tuple(s.strip() for s in args.splits.split(",") if s.strip())
