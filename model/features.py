@@ -301,10 +301,19 @@ class HashedTfidf:
                 self.char.count_encoded(codes, doc, n_texts=n, layout=layout))
 
     def fit(self, texts: Sequence[str]) -> HashedTfidf:
-        word, char = self._count_both(texts)
+        self._fit_counts(*self._count_both(texts))
+        return self
+
+    def _fit_counts(self, word: _Counts, char: _Counts) -> None:
         self.word_idf_ = _smooth_idf(word)
         self.char_idf_ = _smooth_idf(char)
-        return self
+
+    def _weighted(self, word: _Counts, char: _Counts, layout: Layout
+                  ) -> sparse.csr_matrix | sparse.csc_matrix:
+        """Both blocks of counts TF-IDF weighted, side by side."""
+        return sparse.hstack([_sublinear_tfidf(word, self.word_idf_),
+                              _sublinear_tfidf(char, self.char_idf_)],
+                             format=layout, dtype=np.float32)
 
     def transform(self, texts: Sequence[str], layout: Layout = "csr"
                   ) -> sparse.csr_matrix | sparse.csc_matrix:
@@ -318,12 +327,9 @@ class HashedTfidf:
         if not texts:
             return sparse.csr_matrix((0, 2 * self.n_word_features), dtype=np.float32
                                      ).asformat(layout)
-        word, char = self._count_both(texts, layout)
         if self.word_idf_ is None or self.char_idf_ is None:
             raise RuntimeError("the features are not fitted; call fit() first")
-        return sparse.hstack([_sublinear_tfidf(word, self.word_idf_),
-                              _sublinear_tfidf(char, self.char_idf_)],
-                             format=layout, dtype=np.float32)
+        return self._weighted(*self._count_both(texts, layout), layout)
 
     def dot(self, texts: Sequence[str], weights: np.ndarray) -> np.ndarray:
         """``transform(texts) @ weights`` for a dense ``weights`` (features × k), faster.
@@ -346,4 +352,7 @@ class HashedTfidf:
         return out
 
     def fit_transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        return self.fit(texts).transform(texts)
+        """:meth:`fit` then :meth:`transform`, counting the n-grams once for both."""
+        word, char = self._count_both(texts)
+        self._fit_counts(word, char)
+        return self._weighted(word, char, "csr")

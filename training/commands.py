@@ -120,13 +120,14 @@ def _train(args: argparse.Namespace) -> int:
     if args.model == "baseline":
         from training.baseline import BaselineOptions, train_baseline
 
+        # options shared with the transformer default to None: unset means the kind's default
+        unset_means_default = {k: v for k, v in (("augment", args.augment),
+                                                 ("max_description_chars",
+                                                  args.max_description_chars))
+                               if v is not None}
         options = BaselineOptions(C=args.C, n_features=2**args.hash_bits, seed=args.seed,
-                                  max_per_class=args.max_per_class,
-                                  **({"augment": args.augment}
-                                     if args.augment is not None else {}),
-                                  register=args.register,
-                                  **({"max_description_chars": args.max_description_chars}
-                                     if args.max_description_chars is not None else {}),
+                                  max_per_class=args.max_per_class, register=args.register,
+                                  **unset_means_default,
                                   calibration_folds=args.calibration_folds,
                                   block_precision=args.block_precision,
                                   review_recall=args.review_recall)

@@ -56,10 +56,10 @@ def score_chunk(clf: Classifier, chunk: RawChunk, source: InputFile, columns: Co
     texts = clf.prepare_columns(titles, descriptions)
     proba = clf.predict_proba_texts(texts)
     decisions, _ = clf.decide(proba, with_reasons=False)
-    names = np.asarray(clf.labels.names, dtype=object)
-    labels = names[np.argmax(proba, axis=1)]
+    label_ids = np.argmax(proba, axis=1)
+    labels = np.asarray(clf.labels.names, dtype=object)[label_ids].tolist()
     table, renamed = _make_room(valid, added_columns(clf.labels.names))
-    table = table.append_column("label", pa.array(labels.tolist(), type=pa.string()))
+    table = table.append_column("label", pa.array(labels, type=pa.string()))
     for j, name in enumerate(clf.labels.names):
         table = table.append_column(f"score_{name}", pa.array(proba[:, j], type=pa.float64()))
     table = table.append_column("decision", pa.array(decisions, type=pa.string()))
@@ -67,9 +67,8 @@ def score_chunk(clf: Classifier, chunk: RawChunk, source: InputFile, columns: Co
         "model_version", pa.array([clf.version] * table.num_rows, type=pa.string()))
     result.table = table
     result.renamed = renamed
-    result.labels = dict(Counter(labels.tolist()))
+    result.labels = dict(Counter(labels))
     result.decisions = dict(Counter(decisions))
-    label_ids = np.argmax(proba, axis=1)
     for column in group_by:
         if column in valid.column_names:
             result.groups[column] = group_counts(valid.column(column), label_ids,

@@ -22,9 +22,8 @@ import numpy as np
 from model.cascade import CascadeModel
 from model.classifier import Classifier
 from model.thresholds import choose_thresholds
-from training.metrics import groups_of
 from training.transformer.card import render_card
-from training.transformer.metrics import macro_f1, split_metrics
+from training.transformer.metrics import frame_metrics, macro_f1
 from training.transformer.pipeline import (
     RUNTIME_PACKAGES,
     class_ids,
@@ -117,8 +116,7 @@ def build_cascade(
                          fast_val)
     thresholds = choose_thresholds(proba_val, y_val, labels)
 
-    metrics: dict[str, Any] = {"validation": split_metrics(
-        y_val, proba_val, labels, val["market"].astype(str).tolist(), groups=groups_of(val))}
+    metrics: dict[str, Any] = {"validation": frame_metrics(val, y_val, proba_val, labels)}
     for split in EVALUATE:
         if split not in frames or frames[split].empty:
             continue
@@ -129,9 +127,7 @@ def build_cascade(
         if routed.any():
             proba[routed] = cascade.blend(proba[routed], slow_clf.predict_proba_texts(
                 [t for t, r in zip(split_texts, routed, strict=True) if r]))
-        metrics[split] = split_metrics(class_ids(frame, labels, split), proba, labels,
-                                       frame["market"].astype(str).tolist(),
-                                       groups=groups_of(frame))
+        metrics[split] = frame_metrics(frame, class_ids(frame, labels, split), proba, labels)
         metrics[split]["routed"] = round(float(routed.mean()), 5)
         log.info("%s: cascade macro-F1 %.4f", split, metrics[split]["macro_f1"])
 

@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import f1_score
 
 from model.labels import LabelSet
-from training.metrics import classification_metrics
+from training.metrics import classification_metrics, groups_of
 
 
 def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -22,6 +23,13 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     if len(present) == 0:
         return float("nan")
     return float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0))
+
+
+def frame_metrics(frame: pd.DataFrame, y_true: np.ndarray, proba: np.ndarray,
+                  labels: LabelSet) -> dict[str, Any]:
+    """:func:`split_metrics` for a dataset split: its markets and its vendor groups."""
+    return split_metrics(y_true, proba, labels, frame["market"].astype(str).tolist(),
+                         groups=groups_of(frame))
 
 
 def split_metrics(

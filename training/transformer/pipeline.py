@@ -25,12 +25,11 @@ from model.text import DEFAULT_MAX_DESCRIPTION_CHARS, listing_text
 from model.thresholds import choose_thresholds
 from model.transformer import OnnxTransformerModel
 from training.augment import augment_training_rows
-from training.metrics import groups_of
 from training.register import register_copies
 from training.transformer.card import render_card
 from training.transformer.export import check_agreement, export_int8, label_agreement
 from training.transformer.finetune import encode, fine_tune
-from training.transformer.metrics import macro_f1, split_metrics
+from training.transformer.metrics import frame_metrics, macro_f1
 from training.transformer.options import TransformerOptions
 from training.transformer.prior import effective_prior, fit_class_bias, shifted
 from training.transformer.sampling import capped_sample, class_weights
@@ -141,9 +140,7 @@ def evaluate_splits(
         if proba is None:
             proba = predict(model_inputs(frame, options))
         probas[split] = proba
-        metrics[split] = split_metrics(class_ids(frame, labels, split), proba, labels,
-                                       frame["market"].astype(str).tolist(),
-                                       groups=groups_of(frame))
+        metrics[split] = frame_metrics(frame, class_ids(frame, labels, split), proba, labels)
         log.info("%s: macro-F1 %.4f on %d listings", split, metrics[split]["macro_f1"],
                  len(frame))
     return metrics, probas
