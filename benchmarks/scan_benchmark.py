@@ -185,12 +185,15 @@ def tree_memory(root: int) -> tuple[int, int, dict[str, int]]:
     return total, total_pss, by_process
 
 
-def run_scan(source: Path, model: str, engine: str, workers: int, chunk_rows: int) -> dict:
+def run_scan(source: Path, model: str, engine: str, workers: int,
+             chunk_rows: int | None) -> dict:
     out = BENCH / f"out-{engine}-{workers}-{source.stem}"
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, "-m", "cli.main", "scan", str(source), "--model", model,
            "--output", str(out), "--engine", engine, "--workers", str(workers),
-           "--chunk-rows", str(chunk_rows), "--no-progress", "--log-every", "30"]
+           "--no-progress", "--log-every", "30"]
+    if chunk_rows is not None:
+        cmd += ["--chunk-rows", str(chunk_rows)]
     started = time.monotonic()
     process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)
@@ -232,12 +235,14 @@ def main() -> None:
     parser.add_argument("--model", default="baseline",
                         help="baseline | transformer | cascade | bundle name or path")
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--engines", nargs="+", default=["local", "ray"],
-                        choices=["local", "ray"])
+    parser.add_argument("--engines", nargs="+", default=None, choices=["local", "ray"],
+                        help="default: both, or local alone with --flat-memory")
     parser.add_argument("--workers", type=int, nargs="+", default=[2])
-    parser.add_argument("--chunk-rows", type=int, default=16_384)
+    parser.add_argument("--chunk-rows", type=int, default=None,
+                        help="rows per chunk (default: the scanner's own for each engine)")
     parser.add_argument("--flat-memory", action="store_true",
-                        help="scan rows/4 then rows with the local engine; compare peak memory")
+                        help="scan rows/4 then rows (local engine unless --engines says "
+                             "otherwise); compare peak memory")
     parser.add_argument("--train-sample", type=int, default=40_000,
                         help="listings for the stand-in baseline when no bundle exists")
     parser.add_argument("--project", type=int, nargs="+", default=[4, 8, 16, 32])
@@ -247,7 +252,7 @@ def main() -> None:
     model = ensure_model(args.model, BENCH / "models", args.train_sample)
     print(f"model: {model}")
     sizes = [max(args.rows // 4, 1), args.rows] if args.flat_memory else [args.rows]
-    engines = ["local"] if args.flat_memory else args.engines
+    engines = args.engines or (["local"] if args.flat_memory else ["local", "ray"])
     results: list[dict] = []
     for rows in sizes:
         started = time.monotonic()

@@ -37,8 +37,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--group-by", action="append", metavar="COLUMN",
                         help="summary counts per value of COLUMN (repeatable; default "
                              f"{', '.join(DEFAULT_GROUP_BY)} where present)")
-    parser.add_argument("--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS,
-                        help="rows per chunk and per part (fixed for the life of an output)")
+    parser.add_argument("--chunk-rows", type=int, default=None,
+                        help="rows per chunk and per part, fixed for the life of an output "
+                             "(default: the output's own when resuming, else "
+                             + ", ".join(f"{n:,} {e}" for e, n in DEFAULT_CHUNK_ROWS.items())
+                             + ")")
     parser.add_argument("--workers", type=int, default=default_workers(),
                         help="scoring processes (local) or Ray actors (ray); default "
                              "%(default)s")

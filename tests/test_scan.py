@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from serve.scan import ScanError, ScanOptions, run_scan
+from serve.scan.runner import DEFAULT_CHUNK_ROWS
 from tests.fixtures import rows
 
 CLASSES = ["benign", "drugs", "weapons", "counterfeit", "stolen_data"]
@@ -181,6 +182,23 @@ def test_missing_input_is_reported(models_dir, tmp_path):
     assert summary["rows_scanned"] == 3 and "absent.csv" in summary["input_problems"][0]
     with pytest.raises(ScanError, match="no input files"):
         scan(models_dir, [tmp_path / "absent.csv"], tmp_path / "out2")
+
+
+def test_chunk_rows_default_to_the_outputs_own_then_the_engines(models_dir, tmp_path):
+    write_inputs(tmp_path / "in")
+    first = scan(models_dir, [tmp_path / "in"], tmp_path / "out")  # chunk_rows=7
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["chunk_rows"] == 7
+    # no --chunk-rows: the output's own chunking, so the same output is resumed, not refused
+    again = scan(models_dir, [tmp_path / "in"], tmp_path / "out", chunk_rows=None)
+    assert again["complete"] and again["rows_scanned"] == first["rows_scanned"]
+    assert again["rows_this_run"] == 0
+    scan(models_dir, [tmp_path / "in"], tmp_path / "fresh", chunk_rows=None)
+    fresh = json.loads((tmp_path / "fresh" / "manifest.json").read_text(encoding="utf-8"))
+    assert fresh["chunk_rows"] == DEFAULT_CHUNK_ROWS["local"]
+    scan(models_dir, [tmp_path / "in"], tmp_path / "out", chunk_rows=None, overwrite=True)
+    redone = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
+    assert redone["chunk_rows"] == DEFAULT_CHUNK_ROWS["local"]
 
 
 def test_resume_refused_with_other_settings(models_dir, tmp_path):

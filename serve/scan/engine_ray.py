@@ -32,18 +32,21 @@ from serve.scan.sink import FileEnd, ScanError, Sink
 log = logging.getLogger("serve.scan")
 CHUNK, END = "chunk", "end"
 
-# A local instance started for one scan. Ray's default object store is 30% of RAM; a few
-# chunks are in flight at a time, but freed objects spread over fresh pages, which every
-# process that maps them counts. On the 1M-row benchmark (2 cores, 24 GiB): default store
-# 13,654 listings/s and 3.65 GiB summed PSS; 2 GiB 13,611/s and 2.98 GiB; 1 GiB 11,683/s and
-# 2.55 GiB; 512 MiB spilled to disk (10,827/s). Ray also keeps one idle Python worker per CPU
-# in reserve (~150-600 MB each, once they have run a read task): none are kept here, the
+# A local instance started for one scan. With every chunk its own block (BLOCK_BYTES), only
+# a few chunks are in the object store at a time, and a small store keeps each process's
+# share of it small: every process maps the store, and freed objects spread over fresh
+# pages, so its PSS grows towards the store's size. On the 1M-row benchmark (2 cores, 16,384
+# rows per chunk): 2 GiB store 2.10 GiB summed PSS, 512 MiB 1.95-2.04, 256 MiB 1.91, at the
+# same speed (13,108-13,704 listings/s). Ray also keeps one idle Python worker per CPU in
+# reserve (~150-600 MB each, once they have run a read task): none are kept here, the
 # scan's tasks and actors start their own.
 LOCAL_RAY_SETTINGS: dict[str, Any] = {
-    "object_store_memory": 2 * 2**30,
+    "object_store_memory": 256 * 2**20,
     "_system_config": {"enable_worker_prestart": False, "prestart_worker_first_driver": False,
                        "num_workers_soft_limit": 0},
 }
+
+BLOCK_BYTES = 1  # Ray Data's target block size: every yielded row (one chunk) ends a block
 
 
 def run_ray(bundle: BundleInfo, inputs: list[InputFile], manifest: Manifest, sink: Sink, *,
@@ -69,6 +72,12 @@ def run_ray(bundle: BundleInfo, inputs: list[InputFile], manifest: Manifest, sin
     try:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
+        # Every chunk its own block. Ray Data otherwise packs the rows a task yields into
+        # blocks of up to target_max_block_size (128 MiB): the reader's chunks reached the
+        # actors, and the scored chunks the driver, a hundred MB at a time, so a 1M-row scan
+        # held most of its output in the object store until the end (measured: nothing
+        # reached the driver for 40 s, then all of it within 11).
+        context.target_max_block_size = BLOCK_BYTES
         files_ref = ray.put(_bundle_files(Path(bundle.path)))
         done = {i: manifest.done_chunks(i) for i in todo}
         ds = ray.data.from_items([{"file_index": i} for i in todo],

@@ -6,7 +6,7 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,11 @@ from serve.scan.writer import MERGE_FORMATS, PARTS_DIR, merge_parts, remove_stra
 log = logging.getLogger("serve.scan")
 SUMMARY_FILE = "summary.json"
 WORK_SUFFIX = ".scan"
-DEFAULT_CHUNK_ROWS = 16_384
+# Rows per chunk (and per output part) when --chunk-rows is not given. Ray's are smaller:
+# every chunk travels through the object store twice and is held by the reader, an actor
+# and the driver in turn, so halving it took the 1M-row Ray scan from 1.91 to 1.80 GiB
+# summed PSS at the same speed; the local engine is ~4% faster with the larger chunk.
+DEFAULT_CHUNK_ROWS = {"local": 16_384, "ray": 8_192}
 DEFAULT_GROUP_BY = ("market", "source")
 
 __all__ = ["ScanError", "ScanOptions", "run_scan"]
@@ -39,7 +43,7 @@ class ScanOptions:
     model: str = "default"
     models_dir: str | None = None
     columns: ColumnMap = field(default_factory=ColumnMap)
-    chunk_rows: int = DEFAULT_CHUNK_ROWS
+    chunk_rows: int | None = None  # None: the output's own when resuming, else the engine's
     workers: int = 1
     engine: str = "local"  # local | ray
     ray_address: str | None = None
@@ -66,10 +70,10 @@ class OutputLayout:
 def run_scan(options: ScanOptions) -> dict[str, Any]:
     """Scan ``options.inputs``; returns the summary (also written to ``summary.json``)."""
     started = time.monotonic()
-    if options.chunk_rows < 1:
-        raise ValueError(f"--chunk-rows must be at least 1, got {options.chunk_rows}")
     if options.engine not in ("local", "ray"):
         raise ValueError(f"unknown engine {options.engine!r}; use local or ray")
+    if options.chunk_rows is not None and options.chunk_rows < 1:
+        raise ValueError(f"--chunk-rows must be at least 1, got {options.chunk_rows}")
     inputs, problems = resolve_inputs(options.inputs)
     for problem in problems:
         if options.strict:
@@ -80,6 +84,8 @@ def run_scan(options: ScanOptions) -> dict[str, Any]:
     # this process only reads, writes and coordinates; the model is loaded where it scores
     bundle = Classifier.inspect(options.model, options.models_dir)
     layout = OutputLayout.for_output(options.output)
+    if options.chunk_rows is None:
+        options = replace(options, chunk_rows=_chunk_rows_for(layout, options))
     identity = {
         "model_version": bundle.version,
         "inputs": [i.fingerprint() for i in inputs],
@@ -116,6 +122,19 @@ def run_scan(options: ScanOptions) -> dict[str, Any]:
     write_json_atomic(layout.work / SUMMARY_FILE, summary)
     print(format_summary(summary), flush=True)
     return summary
+
+
+def _chunk_rows_for(layout: OutputLayout, options: ScanOptions) -> int:
+    """The chunking of the scan being resumed in ``layout``, else the engine's default, so
+    the same command resumes an output whichever engine started it."""
+    if not options.overwrite:
+        try:
+            existing = Manifest.load(layout.work) if layout.work.is_dir() else None
+        except ManifestMismatch:
+            existing = None  # _open_manifest reports it
+        if existing is not None and isinstance(existing.data.get("chunk_rows"), int):
+            return existing.data["chunk_rows"]
+    return DEFAULT_CHUNK_ROWS[options.engine]
 
 
 def _open_manifest(layout: OutputLayout, identity: dict, bundle: BundleInfo,
