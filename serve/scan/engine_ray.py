@@ -11,6 +11,7 @@ the driver, which commits parts, rejects and manifest exactly as the local engin
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import shutil
 import tempfile
@@ -26,7 +27,7 @@ from serve.scan.columns import ColumnMap
 from serve.scan.engine_local import file_chunks
 from serve.scan.inputs import InputFile
 from serve.scan.manifest import Manifest
-from serve.scan.scoring import score_chunk
+from serve.scan.scoring import SCORING_PROCESS_ENV, score_chunk
 from serve.scan.sink import FileEnd, ScanError, Sink
 
 log = logging.getLogger("serve.scan")
@@ -129,6 +130,8 @@ class _ScoringActor:
                  columns: ColumnMap, group_by: tuple[str, ...]) -> None:
         import ray
 
+        for key, value in SCORING_PROCESS_ENV.items():  # read when the bundle loads
+            os.environ.setdefault(key, value)
         files = ray.get(bundle) if isinstance(bundle, ray.ObjectRef) else bundle
         folder = Path(tempfile.mkdtemp(prefix="contraband-bundle-"))
         try:
