@@ -12,10 +12,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-# Cores a transformer model uses (see model.transformer); here so that code which only sets
-# it need not import ONNX Runtime.
-THREADS_ENV = "CONTRABAND_ORT_THREADS"
-
 _KINDS: dict[str, str] = {
     "baseline": "model.baseline:TfidfLinearModel",
     "transformer": "model.transformer:OnnxTransformerModel",

@@ -20,7 +20,7 @@ from serve.scan.columns import ColumnMap
 from serve.scan.inputs import InputFile
 from serve.scan.manifest import Manifest
 from serve.scan.readers import RawChunk, iter_chunks
-from serve.scan.scoring import SCORING_PROCESS_ENV, ScoredChunk, score_chunk
+from serve.scan.scoring import ScoredChunk, score_chunk
 from serve.scan.sink import FileEnd, Sink
 
 
@@ -61,7 +61,7 @@ def run_local(bundle: BundleInfo, inputs: list[InputFile], manifest: Manifest, s
                 sink.commit(score_chunk(clf, item, inputs[item.file_index], columns, group_by))
         return
     context = multiprocessing.get_context("spawn")  # fork after threads start is unsafe
-    with _worker_environment(WORKER_ENV), ProcessPoolExecutor(
+    with _worker_environment(WORKER_MALLOC_ENV), ProcessPoolExecutor(
             workers, mp_context=context, initializer=_init_worker,
             initargs=(str(bundle.path), bundle.version)) as pool:
         inflight: deque[Future | FileEnd] = deque()
@@ -88,7 +88,6 @@ def run_local(bundle: BundleInfo, inputs: list[InputFile], manifest: Manifest, s
 # chunk: a tenth of a scan's CPU time went to the kernel. Workers keep their freed memory
 # for reuse instead; their peak is unchanged (it is what one chunk needs).
 WORKER_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(2**25), "MALLOC_TRIM_THRESHOLD_": str(2**31)}
-WORKER_ENV = WORKER_MALLOC_ENV | SCORING_PROCESS_ENV
 
 
 @contextmanager

@@ -11,7 +11,6 @@ the driver, which commits parts, rejects and manifest exactly as the local engin
 from __future__ import annotations
 
 import logging
-import os
 import pickle
 import shutil
 import tempfile
@@ -27,7 +26,7 @@ from serve.scan.columns import ColumnMap
 from serve.scan.engine_local import file_chunks
 from serve.scan.inputs import InputFile
 from serve.scan.manifest import Manifest
-from serve.scan.scoring import SCORING_PROCESS_ENV, score_chunk
+from serve.scan.scoring import score_chunk
 from serve.scan.sink import FileEnd, ScanError, Sink
 
 log = logging.getLogger("serve.scan")
@@ -130,8 +129,6 @@ class _ScoringActor:
                  columns: ColumnMap, group_by: tuple[str, ...]) -> None:
         import ray
 
-        for key, value in SCORING_PROCESS_ENV.items():  # read when the bundle loads
-            os.environ.setdefault(key, value)
         files = ray.get(bundle) if isinstance(bundle, ray.ObjectRef) else bundle
         folder = Path(tempfile.mkdtemp(prefix="contraband-bundle-"))
         try:

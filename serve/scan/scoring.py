@@ -13,7 +13,6 @@ import numpy as np
 import pyarrow as pa
 
 from model import Classifier
-from model.kinds import THREADS_ENV
 from serve.scan.columns import ColumnMap, added_columns
 from serve.scan.inputs import InputFile
 from serve.scan.readers import RawChunk
@@ -21,10 +20,6 @@ from serve.scan.validate import validate
 
 log = logging.getLogger(__name__)
 RENAMED_PREFIX = "input_"
-# A scan runs one scoring process per core, so each runs the transformer's ONNX graph on one
-# thread: with the default (a thread per core in every process) two workers ran four
-# batches on two cores, each with its own activations (cascade, 50k rows: see the README).
-SCORING_PROCESS_ENV = {THREADS_ENV: "1"}
 
 
 @dataclass
