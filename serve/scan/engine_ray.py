@@ -11,6 +11,7 @@ the driver, which commits parts, rejects and manifest exactly as the local engin
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import shutil
 import tempfile
@@ -129,6 +130,10 @@ class _ScoringActor:
                  columns: ColumnMap, group_by: tuple[str, ...]) -> None:
         import ray
 
+        # a transformer runs on the CPUs Ray gave this actor, not on every core of the node
+        # (with one actor per core that would be cores x cores threads)
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
+        os.environ.setdefault("CONTRABAND_ORT_THREADS", str(max(1, int(cpus))))
         files = ray.get(bundle) if isinstance(bundle, ray.ObjectRef) else bundle
         folder = Path(tempfile.mkdtemp(prefix="contraband-bundle-"))
         try:
