@@ -44,11 +44,40 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+# Tokens (rows × padded length) per graph run. Long texts run in smaller batches than short
+# titles: a batch's activations grow with its tokens, and on a CPU the speed does not (one
+# batch of 64 rows of 64 tokens held ~100 MB more than 16 such rows, at the same rate).
+TOKENS_PER_BATCH = 1024
+
+
+def _token_budget_batches(sorted_lengths: np.ndarray, order: np.ndarray, max_rows: int,
+                          budget: int) -> list[np.ndarray]:
+    """Cut ``order`` (rows sorted by ascending token length) into consecutive batches of at
+    most ``max_rows`` rows whose padded size (rows × longest length) stays within
+    ``budget``; a row longer than the budget runs alone."""
+    batches = []
+    start, n = 0, len(order)
+    while start < n:
+        end = start + 1
+        while end < n and end - start < max_rows and (end + 1 - start) * sorted_lengths[
+                end] <= budget:
+            end += 1
+        batches.append(order[start:end])
+        start = end
+    return batches
+
+
 class OnnxTransformerModel:
     """Tokenise, sort by length, pad each batch to its own longest row, run the int8 graph.
 
     Sorting by length before batching means short titles are not padded to the length of a
-    long description in the same batch, which is most of the speed on real traffic.
+    long description in the same batch, which is most of the speed on real traffic. Batches
+    hold at most ``batch_size`` rows and ``TOKENS_PER_BATCH`` padded tokens.
+
+    Dynamic int8 quantisation scales each activation tensor by its batch's range, so a
+    listing's scores move slightly with its batch-mates (changing the batching from 64 rows
+    to the token budget moved no test, 2020-market or unseen-market macro-F1 by more than
+    0.002 and kept 99.9% of labels on a 3,000-listing mix).
 
     ``threads`` is how many cores to use (default: ``$CONTRABAND_ORT_THREADS``, else one per
     core). They run that many batches at once, each on one ONNX Runtime thread, rather than
@@ -135,7 +164,7 @@ class OnnxTransformerModel:
         # a request smaller than threads × batch_size is split evenly, so it still uses
         # every core (an API micro-batch of 32 listings would otherwise run on one)
         size = max(1, min(self.batch_size, -(-len(order) // self.threads)))
-        batches = [order[i:i + size] for i in range(0, len(order), size)]
+        batches = _token_budget_batches(lengths[order], order, size, TOKENS_PER_BATCH)
 
         def run(rows: np.ndarray) -> None:
             result = self.session.run(["logits"], self._feeds(encodings, rows))[0]
