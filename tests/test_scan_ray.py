@@ -30,3 +30,25 @@ def test_ray_matches_local_engine(models_dir, tmp_path, local_ray):
         read_rejects(tmp_path / "ray"), key=key)
     for name in ("rows_read", "rows_scanned", "rows_rejected", "per_class", "per_decision"):
         assert local[name] == distributed[name]
+
+
+def test_ray_streams_each_chunk_to_the_driver_on_its_own(models_dir, tmp_path, local_ray,
+                                                          monkeypatch):
+    """One chunk per block: Ray Data's default packs yielded rows into 128 MiB blocks, which
+    held a scan's scored chunks in the object store until the end (see engine_ray)."""
+    write_inputs(tmp_path / "in")
+    sizes: list[int] = []
+    iter_batches = ray.data.Dataset.iter_batches
+
+    def recording(self, *args, **kwargs):
+        for batch in iter_batches(self, *args, **kwargs):
+            sizes.append(len(batch["kind"]))
+            yield batch
+
+    monkeypatch.setattr(ray.data.Dataset, "iter_batches", recording)
+    context = ray.data.DataContext.get_current()
+    before = context.target_max_block_size
+    summary = scan(models_dir, [tmp_path / "in"], tmp_path / "ray", engine="ray", workers=1)
+    assert summary["rows_scanned"] > 7  # several 7-row chunks
+    assert len(sizes) > 3 and set(sizes) == {1}  # every chunk and file end arrives alone
+    assert context.target_max_block_size == before  # the caller's setting is restored

@@ -70,8 +70,9 @@ def run_ray(bundle: BundleInfo, inputs: list[InputFile], manifest: Manifest, sin
         if address is None:
             init.update(LOCAL_RAY_SETTINGS, num_cpus=workers + 1)
         ray.init(**init)
+    context = ray.data.DataContext.get_current()
+    before = (context.enable_progress_bars, context.target_max_block_size)
     try:
-        context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
         # Every chunk its own block. Ray Data otherwise packs the rows a task yields into
         # blocks of up to target_max_block_size (128 MiB): the reader's chunks reached the
@@ -99,6 +100,8 @@ def run_ray(bundle: BundleInfo, inputs: list[InputFile], manifest: Manifest, sin
                 else:
                     sink.commit(item)
     finally:
+        # the caller's own datasets keep their settings
+        context.enable_progress_bars, context.target_max_block_size = before
         if started_here:
             ray.shutdown()
 
@@ -133,7 +136,8 @@ class _ScoringActor:
         # a transformer runs on the CPUs Ray gave this actor, not on every core of the node
         # (with one actor per core that would be cores x cores threads)
         cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
-        os.environ.setdefault("CONTRABAND_ORT_THREADS", str(max(1, int(cpus))))
+        os.environ.setdefault("CONTRABAND_ORT_THREADS",  # model.transformer.THREADS_ENV
+                              str(max(1, int(cpus))))
         files = ray.get(bundle) if isinstance(bundle, ray.ObjectRef) else bundle
         folder = Path(tempfile.mkdtemp(prefix="contraband-bundle-"))
         try:
