@@ -405,3 +405,25 @@ def test_augment_adds_obfuscated_copies_to_the_training_texts(tiny, tmp_path, mo
     assert set(augmented[len(plain):]) - set(plain)  # the copies are perturbed, not repeats
     with pytest.raises(ValueError, match="augment"):
         tiny_options(base, tmp_path / "bad", augment=-1.0)
+
+
+def test_layers_keeps_the_first_encoder_layers_of_the_base(tiny, tmp_path):
+    """--layers 1 on the two-layer base: the fine-tuned model has one layer, and it holds
+    the base's first layer as its starting point (the second is left unloaded)."""
+    import torch
+    from transformers import AutoConfig, AutoModel
+
+    from training.transformer import train_transformer
+    from training.transformer.pipeline import _layer_override
+
+    base, dataset, _, _ = tiny
+    best = train_transformer(dataset, tmp_path / "models",
+                             tiny_options(base, tmp_path / "w", max_steps=1, eval_steps=1,
+                                          learning_rate=1e-9, fine_tune_only=True, layers=1))
+    assert AutoConfig.from_pretrained(best).num_hidden_layers == 1
+    kept = AutoModel.from_pretrained(best).encoder.layer[0].output.dense.weight
+    first = AutoModel.from_pretrained(base).encoder.layer[0].output.dense.weight
+    assert torch.allclose(kept, first, atol=1e-5)  # one near-zero step from the base's own
+    with pytest.raises(ValueError, match="has only 2 encoder layers"):
+        _layer_override(base, 3)
+    assert _layer_override(base, None) == {}

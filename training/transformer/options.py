@@ -22,6 +22,7 @@ INPUTS = ("text", "title")
 @dataclass
 class TransformerOptions:
     base: str | None = None  # HF encoder folder; None = the bundled all-MiniLM-L6-v2
+    layers: int | None = None  # keep the base's first N encoder layers; None = all of them
     input: str = "text"  # "text" (title | description prefix) or "title"
     description_dropout: float = 0.5  # share of training rows with a description shown without
     register: float = 0.5  # benign rows added again restyled (see training.register)
@@ -88,6 +89,8 @@ class TransformerOptions:
             raise ValueError(f"min_agreement must be within [0, 1], got {self.min_agreement}")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ValueError(f"max_minutes must be positive, got {self.max_minutes}")
+        if self.layers is not None and self.layers < 1:
+            raise ValueError(f"layers must be at least 1, got {self.layers}")
         if self.patience < 1:
             raise ValueError(f"patience must be at least 1, got {self.patience}")
         self.evaluate_splits = tuple(self.evaluate_splits)
@@ -98,7 +101,7 @@ class TransformerOptions:
     # Options that change what a resumed run would compute; others (progress, work_dir,
     # thresholds, evaluation) may differ between the killed run and its resumption.
     TRAINING_KEYS = (
-        "base", "input", "description_dropout", "register", "augment", "max_length",
+        "base", "layers", "input", "description_dropout", "register", "augment", "max_length",
         "batch_size", "epochs", "max_steps", "learning_rate", "weight_decay", "warmup_ratio",
         "cap_per_class", "negative_cap", "class_weight_power", "eval_steps",
         "eval_cap_per_class", "seed",
@@ -117,6 +120,11 @@ def add_transformer_arguments(parser: argparse.ArgumentParser) -> argparse._Argu
     g.add_argument("--base", type=Path, default=None, metavar="PATH",
                    help="Hugging Face encoder folder to fine-tune (default: the bundled "
                         "all-MiniLM-L6-v2)")
+    g.add_argument("--layers", type=int, default=None, metavar="N",
+                   help="keep only the base's first N encoder layers: a shallower model "
+                        "runs faster on a CPU (4 of MiniLM's 6: ~1.5x the titles/s); "
+                        "default all. Starting from an already fine-tuned model keeps most "
+                        "of its accuracy")
     g.add_argument("--input", choices=INPUTS, default=d.input,
                    help="model input: the prepared title | description text, or the title "
                         f"alone (default {d.input})")

@@ -182,7 +182,7 @@ def train_transformer(
     # half-precision parameters, and AdamW on those loses the small updates (bf16 is autocast)
     model = AutoModelForSequenceClassification.from_pretrained(
         base, num_labels=len(labels), id2label=labels.id2label, label2id=labels.label2id,
-        dtype=torch.float32,
+        dtype=torch.float32, **_layer_override(base, options.layers),
     )
     val_texts = model_inputs(val_frame, options)
     train_texts = training_inputs(sample, options)
@@ -284,3 +284,19 @@ def train_transformer(
     path = classifier.save(out_dir / version, card=card)
     log.info("saved %s", path)
     return path
+
+
+def _layer_override(base: str | Path, layers: int | None) -> dict[str, int]:
+    """``from_pretrained`` keyword that keeps the first ``layers`` encoder layers of ``base``
+    (the later layers' weights are left unloaded); empty for all of them."""
+    if layers is None:
+        return {}
+    from transformers import AutoConfig
+
+    have = getattr(AutoConfig.from_pretrained(base), "num_hidden_layers", None)
+    if have is None:
+        raise ValueError(f"--layers: {base} does not say how many layers it has "
+                         "(no num_hidden_layers in its config)")
+    if layers > have:
+        raise ValueError(f"--layers {layers}: {base} has only {have} encoder layers")
+    return {"num_hidden_layers": layers}
