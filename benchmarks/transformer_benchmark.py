@@ -60,7 +60,9 @@ def _rate(clf, items: list, repeats: int = 1) -> float:
 
 def worker(args: argparse.Namespace) -> dict:
     """Measure one bundle in this process; a JSON-ready dict of figures."""
-    os.environ["CONTRABAND_ORT_THREADS"] = str(args.threads)
+    from model.kinds import THREADS_ENV
+
+    os.environ[THREADS_ENV] = str(args.threads)  # read when a transformer bundle loads
     from model import Classifier
     from training.transformer.metrics import split_metrics
 

@@ -12,6 +12,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
+# How many cores a transformer model uses (read by model.transformer); defined here so that
+# code which only sets it, such as a scan worker, need not import ONNX Runtime.
+THREADS_ENV = "CONTRABAND_ORT_THREADS"
+
 _KINDS: dict[str, str] = {
     "baseline": "model.baseline:TfidfLinearModel",
     "transformer": "model.transformer:OnnxTransformerModel",

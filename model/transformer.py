@@ -29,13 +29,13 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 from model.bundle import BundleError, read_json_object
+from model.kinds import THREADS_ENV
 
 SUBDIR = "hf"
 ONNX_FILE = "model.int8.onnx"
 RUNTIME_FILE = "runtime.json"
 TOKENIZER_FILE = "tokenizer.json"
 HF_CONFIG_FILE = "config.json"
-THREADS_ENV = "CONTRABAND_ORT_THREADS"
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

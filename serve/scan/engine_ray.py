@@ -23,6 +23,7 @@ import numpy as np
 
 from model import Classifier
 from model.classifier import BundleInfo
+from model.kinds import THREADS_ENV
 from serve.scan.columns import ColumnMap
 from serve.scan.engine_local import file_chunks
 from serve.scan.inputs import InputFile
@@ -136,8 +137,7 @@ class _ScoringActor:
         # a transformer runs on the CPUs Ray gave this actor, not on every core of the node
         # (with one actor per core that would be cores x cores threads)
         cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
-        os.environ.setdefault("CONTRABAND_ORT_THREADS",  # model.transformer.THREADS_ENV
-                              str(max(1, int(cpus))))
+        os.environ.setdefault(THREADS_ENV, str(max(1, int(cpus))))
         files = ray.get(bundle) if isinstance(bundle, ray.ObjectRef) else bundle
         folder = Path(tempfile.mkdtemp(prefix="contraband-bundle-"))
         try:
