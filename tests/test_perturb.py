@@ -137,11 +137,40 @@ def test_register_copies_restyle_only_the_negative_class_and_keep_groups():
     for text, group in zip(copies["text"], copies["group"], strict=True):
         original = frame.loc[frame["group"] == group, "text"].item()
         assert text != original
-        # the listing's own words survive, in order, and the description is kept as is
-        assert original.split(" | ")[0].lower() in text.lower()
+        # the listing's first words survive, in order, and the description is kept as is
+        assert original.split(" | ")[0].lower().split()[0] in text.lower()
         if " | " in original:
             assert text.endswith(" | unlocked")
     assert register_copies(frame, label="benign", fraction=0.0, seed=0).empty
     # a restyled title never contains the title | description separator
     rng = random.Random(3)
     assert all(" | " not in informal("Rolex watch", rng) for _ in range(200))
+    # some copies are cut to a short heading, some set in a sentence frame
+    long_title = "Apple iPhone 12 Pro 128GB Graphite Unlocked Dual SIM"
+    restyled = [informal(long_title, rng) for _ in range(300)]
+    assert any(r.split()[-1].lower() in {"apple", "iphone", "12", "pro"} for r in restyled)
+    assert any(r.lower().startswith("selling my ") for r in restyled)
+
+
+def test_small_class_copies_fill_scarce_classes_up_to_the_floor_and_three_per_row():
+    from training.augment import small_class_copies
+
+    frame = pd.DataFrame({
+        "text": [f"cocaine {i}g pure uncut" for i in range(100)]
+        + [f"glock {i} pistol with two mags" for i in range(10)],
+        "label": ["drugs"] * 100 + ["weapons"] * 10,
+        "group": [f"g{i}" for i in range(110)],
+    })
+    extra = small_class_copies(frame, seed=0, fraction=0.5, floor=60)
+    counts = extra["label"].value_counts().to_dict()
+    # drugs: 50 copies from the fraction already, 10 more to reach 60; weapons: capped at
+    # three per row (30), less the 5 the fraction gives. A copy that normalises back to its
+    # source is dropped, so a few may be missing, never more than asked for.
+    assert set(counts) == {"drugs", "weapons"}
+    assert 7 <= counts["drugs"] <= 10 and 20 <= counts["weapons"] <= 25
+    assert set(extra["group"]) <= set(frame["group"])
+    for text, group in zip(extra["text"], extra["group"], strict=True):
+        assert text != frame.loc[frame["group"] == group, "text"].item()
+    assert small_class_copies(frame, seed=0, fraction=0.5, floor=0).empty
+    with pytest.raises(ValueError, match="floor"):
+        small_class_copies(frame, seed=0, fraction=0.5, floor=-1)

@@ -60,6 +60,30 @@ def pick_rows(n_rows: int, fraction: float, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).choice(n_rows, size=n, replace=n > n_rows)
 
 
+def small_class_copies(frame: pd.DataFrame, seed: int, fraction: float,
+                       floor: int) -> pd.DataFrame:
+    """EXTRA obfuscated copies for the small classes, on top of :func:`augment_training_rows`.
+
+    A class whose ``fraction`` share of copies comes to fewer than ``floor`` rows gets more,
+    up to ``floor`` copies in all and never more than three per row. The scarce classes
+    (a few hundred weapons and stolen-data listings) gain a denser neighbourhood of
+    misspelt and disguised variants, which is what their recall and their robustness to
+    typos lack; the large classes are left as they are. Returns columns text, label, group.
+    """
+    check_copy_source(frame, fraction, "small-class augmentation")
+    if floor < 0:
+        raise ValueError(f"the augmentation floor must be non-negative, got {floor}")
+    extra = []
+    for k, (_, rows) in enumerate(sorted(frame.groupby("label"), key=lambda kv: str(kv[0]))):
+        wanted = min(floor, 3 * len(rows)) - round(fraction * len(rows))
+        if wanted > 0:
+            extra.append(augment_training_rows(rows, seed=seed + 1000 + k,
+                                               fraction=wanted / len(rows)))
+    if not extra:
+        return augment_training_rows(frame.iloc[:0], seed=seed, fraction=0.0)
+    return pd.concat(extra, ignore_index=True)
+
+
 def augment_training_rows(frame: pd.DataFrame, seed: int, fraction: float) -> pd.DataFrame:
     """EXTRA rows: about ``round(fraction × len(frame))`` perturbed copies of random rows.
 

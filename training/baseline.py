@@ -18,7 +18,7 @@ from model.baseline import TfidfLinearModel
 from model.labels import LabelSet
 from model.text import DEFAULT_MAX_DESCRIPTION_CHARS, listing_text
 from model.thresholds import choose_thresholds
-from training.augment import augment_training_rows
+from training.augment import augment_training_rows, small_class_copies
 from training.card import render_model_card
 from training.metrics import classification_metrics, groups_of, to_ids
 from training.register import register_copies
@@ -33,7 +33,8 @@ class BaselineOptions:
     n_features: int = 2**19
     max_per_class: int | None = None  # cap training rows per class (quick runs, tests)
     augment: float = 0.5  # share of training rows added again as obfuscated copies
-    register: float = 0.5  # share of benign rows added again in a classifieds register
+    augment_floor: int = 3000  # small classes get more copies, up to this many (3 per row)
+    register: float = 1.5  # share of benign rows added again in a classifieds register
     max_description_chars: int = DEFAULT_MAX_DESCRIPTION_CHARS  # description prefix kept
     calibration_folds: int = 3
     block_precision: float = 0.95
@@ -137,7 +138,11 @@ def train_baseline(
     extra_rows = read_extra_training(list(extra), labels, options.max_description_chars)
     if len(extra_rows):
         train = pd.concat([train, extra_rows], ignore_index=True)
-    augmented = augment_training_rows(train, seed=options.seed, fraction=options.augment)
+    augmented = pd.concat([
+        augment_training_rows(train, seed=options.seed, fraction=options.augment),
+        small_class_copies(train, seed=options.seed, fraction=options.augment,
+                           floor=options.augment_floor),
+    ], ignore_index=True)
     restyled = register_copies(train, label=labels.negative, fraction=options.register,
                                seed=options.seed)
     train = pd.concat([train, augmented, restyled], ignore_index=True)

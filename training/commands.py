@@ -55,11 +55,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             "(leetspeak, typos twice over, boilerplate, decoration); 0 to "
                             "disable (default 0.5 for the baseline; 0 for the transformer, "
                             "whose CPU default must stay within 45 minutes)")
-    group.add_argument("--register", type=float, default=0.5, metavar="FRACTION",
+    group.add_argument("--augment-floor", type=int, default=None, metavar="ROWS",
+                       help="a small class gets extra obfuscated copies until it has this "
+                            "many (at most 3 per row); 0 to disable (baseline default 3000)")
+    group.add_argument("--register", type=float, default=None, metavar="FRACTION",
                        help="add this share of benign rows again with titles rewritten in a "
                             "classifieds register (capitals, '!!!', prices, 'for sale'), so "
                             "writing style stops passing for evidence; 0 to disable "
-                            "(default 0.5)")
+                            "(default 1.5 for the baseline, 0.5 for the transformer)")
     if _has_transformer_training():
         from training.transformer.options import add_transformer_arguments
 
@@ -122,11 +125,13 @@ def _train(args: argparse.Namespace) -> int:
 
         # options shared with the transformer default to None: unset means the kind's default
         unset_means_default = {k: v for k, v in (("augment", args.augment),
+                                                 ("augment_floor", args.augment_floor),
+                                                 ("register", args.register),
                                                  ("max_description_chars",
                                                   args.max_description_chars))
                                if v is not None}
         options = BaselineOptions(C=args.C, n_features=2**args.hash_bits, seed=args.seed,
-                                  max_per_class=args.max_per_class, register=args.register,
+                                  max_per_class=args.max_per_class,
                                   **unset_means_default,
                                   calibration_folds=args.calibration_folds,
                                   block_precision=args.block_precision,

@@ -34,6 +34,21 @@ _PHRASES = (
     "available now", "ready to ship", "grab it", "don't miss out", "deal of the day",
 )
 _CURRENCIES = ("$", "£", "€", "USD ", "Rs. ")
+# Person-to-person sentence frames: a shop title is a bare noun phrase, an ad is often a
+# sentence about one, full of function words ("my", "the", "for", "we") that a catalogue
+# never uses and a darknet listing often does.
+_FRAMES = (
+    "selling my {}", "{} for sale", "I have a {} for sale", "looking to sell my {}",
+    "we buy {}", "{} - used, works great", "{} in good condition", "need gone: {}",
+    "my {} is for sale", "{} (pick up only)", "{} available now in the area", "who wants a {}?",
+    "the {} you need", "get your {} today", "{} - call or text", "trade my {} for yours",
+    "{} - barely used", "moving, must sell {}", "{} like new, no box", "anyone need a {}?",
+    "{} - will deliver", "we repair {}", "{} and more for you", "wanted: {}",
+)
+# Share of copies cut to the first few words: ads are often a short heading where a shop
+# title goes on to list brand, model and specs.
+_SHORT_SHARE = 0.3
+_FRAME_SHARE = 0.35
 
 
 def _price(rng: random.Random) -> str:
@@ -53,10 +68,21 @@ def _recase(text: str, rng: random.Random) -> str:
     return text
 
 
+def _short(title: str, rng: random.Random) -> str:
+    words = title.split()
+    return " ".join(words[: rng.randint(1, 4)]) if len(words) > 4 else title
+
+
 def informal(title: str, rng: random.Random) -> str:
-    """``title`` in a classifieds register: recased, with 1–3 of shouting, selling phrases
-    and a price around it. The words of the listing itself are kept in order."""
-    parts = [_recase(title, rng)]
+    """``title`` in a classifieds register: sometimes cut to a short heading, recased, then
+    either set in a person-to-person sentence frame or given 1–3 of shouting, selling
+    phrases and a price around it. The listing's words kept are its first ones, in order."""
+    if rng.random() < _SHORT_SHARE:
+        title = _short(title, rng)
+    title = _recase(title, rng)
+    if rng.random() < _FRAME_SHARE:
+        return rng.choice(_FRAMES).format(title)
+    parts = [title]
     for _ in range(rng.randint(1, 3)):
         roll = rng.random()
         if roll < 0.45:
