@@ -27,6 +27,9 @@ from training.suite.perturb import PERTURBATIONS
 # (a few hundred weapons listings) lose most F1 to them.
 AUGMENTATIONS = ("leetspeak", "typos", "boilerplate", "typos", "decoration")
 _ATTEMPTS = 3
+# Most obfuscated copies per row that the small-class floor may add, so that a class of a
+# few hundred listings is never mostly copies of them.
+MAX_COPIES_PER_ROW = 3
 
 
 def augment_text(text: str, name: str, rng: random.Random) -> str:
@@ -65,17 +68,17 @@ def small_class_copies(frame: pd.DataFrame, seed: int, fraction: float,
     """EXTRA obfuscated copies for the small classes, on top of :func:`augment_training_rows`.
 
     A class whose ``fraction`` share of copies comes to fewer than ``floor`` rows gets more,
-    up to ``floor`` copies in all and never more than three per row. The scarce classes
-    (a few hundred weapons and stolen-data listings) gain a denser neighbourhood of
+    up to ``floor`` copies in all and never more than ``MAX_COPIES_PER_ROW`` per row. The
+    scarce classes (a few hundred weapons and stolen-data listings) gain a denser set of
     misspelt and disguised variants, which is what their recall and their robustness to
-    typos lack; the large classes are left as they are. Returns columns text, label, group.
+    typos lacked; the large classes are left as they are. Returns columns text, label, group.
     """
     check_copy_source(frame, fraction, "small-class augmentation")
     if floor < 0:
         raise ValueError(f"the augmentation floor must be non-negative, got {floor}")
     extra = []
     for k, (_, rows) in enumerate(sorted(frame.groupby("label"), key=lambda kv: str(kv[0]))):
-        wanted = min(floor, 3 * len(rows)) - round(fraction * len(rows))
+        wanted = min(floor, MAX_COPIES_PER_ROW * len(rows)) - round(fraction * len(rows))
         if wanted > 0:
             extra.append(augment_training_rows(rows, seed=seed + 1000 + k,
                                                fraction=wanted / len(rows)))
