@@ -77,14 +77,17 @@ def small_class_copies(frame: pd.DataFrame, seed: int, fraction: float,
     if floor < 0:
         raise ValueError(f"the augmentation floor must be non-negative, got {floor}")
     extra = []
-    for k, (_, rows) in enumerate(sorted(frame.groupby("label"), key=lambda kv: str(kv[0]))):
+    for k, (_, rows) in enumerate(frame.groupby("label")):  # labels in sorted order
         wanted = min(floor, MAX_COPIES_PER_ROW * len(rows)) - round(fraction * len(rows))
         if wanted > 0:
             extra.append(augment_training_rows(rows, seed=seed + 1000 + k,
                                                fraction=wanted / len(rows)))
-    if not extra:
-        return augment_training_rows(frame.iloc[:0], seed=seed, fraction=0.0)
-    return pd.concat(extra, ignore_index=True)
+    return pd.concat(extra, ignore_index=True) if extra else _no_copies()
+
+
+def _no_copies() -> pd.DataFrame:
+    return pd.DataFrame({"text": pd.Series(dtype=str), "label": pd.Series(dtype=str),
+                         "group": pd.Series(dtype=str)})
 
 
 def augment_training_rows(frame: pd.DataFrame, seed: int, fraction: float) -> pd.DataFrame:
@@ -100,8 +103,7 @@ def augment_training_rows(frame: pd.DataFrame, seed: int, fraction: float) -> pd
     check_copy_source(frame, fraction, "augmentation")
     picks = pick_rows(len(frame), fraction, seed)
     if len(picks) == 0:
-        return pd.DataFrame({"text": pd.Series(dtype=str), "label": pd.Series(dtype=str),
-                             "group": pd.Series(dtype=str)})
+        return _no_copies()
     texts, labels, groups = [], [], []
     source = frame.reset_index(drop=True)
     for k, i in enumerate(picks):

@@ -6,7 +6,7 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -84,13 +84,10 @@ def run_scan(options: ScanOptions) -> dict[str, Any]:
     # this process only reads, writes and coordinates; the model is loaded where it scores
     bundle = Classifier.inspect(options.model, options.models_dir)
     layout = OutputLayout.for_output(options.output)
-    if options.chunk_rows is None:
-        options = replace(options, chunk_rows=_chunk_rows_for(layout, options))
     identity = {
         "model_version": bundle.version,
         "inputs": [i.fingerprint() for i in inputs],
         "columns": asdict(options.columns),
-        "chunk_rows": options.chunk_rows,
     }
     manifest = _open_manifest(layout, identity, bundle, options)
     parts_dir = layout.work / PARTS_DIR
@@ -124,21 +121,11 @@ def run_scan(options: ScanOptions) -> dict[str, Any]:
     return summary
 
 
-def _chunk_rows_for(layout: OutputLayout, options: ScanOptions) -> int:
-    """The chunking of the scan being resumed in ``layout``, else the engine's default, so
-    the same command resumes an output whichever engine started it."""
-    if not options.overwrite:
-        try:
-            existing = Manifest.load(layout.work) if layout.work.is_dir() else None
-        except ManifestMismatch:
-            existing = None  # _open_manifest reports it
-        if existing is not None and isinstance(existing.data.get("chunk_rows"), int):
-            return existing.data["chunk_rows"]
-    return DEFAULT_CHUNK_ROWS[options.engine]
-
-
 def _open_manifest(layout: OutputLayout, identity: dict, bundle: BundleInfo,
                    options: ScanOptions) -> Manifest:
+    """The output's manifest, resumed or created; ``identity`` gets its ``chunk_rows``
+    here: ``--chunk-rows`` if given, else the resumed scan's own (so the same command
+    resumes an output whichever engine started it), else the engine's default."""
     work = layout.work
     if options.overwrite:
         _clear(layout)
@@ -148,6 +135,11 @@ def _open_manifest(layout: OutputLayout, identity: dict, bundle: BundleInfo,
         manifest = Manifest.load(work) if work.is_dir() else None
     except ManifestMismatch as exc:
         raise ScanError(str(exc)) from exc
+    chunk_rows = options.chunk_rows
+    if chunk_rows is None:
+        stored = manifest.data.get("chunk_rows") if manifest is not None else None
+        chunk_rows = stored if isinstance(stored, int) else DEFAULT_CHUNK_ROWS[options.engine]
+    identity = {**identity, "chunk_rows": chunk_rows}
     if manifest is not None:
         try:
             manifest.check_identity(identity)
@@ -182,7 +174,7 @@ def _clear(layout: OutputLayout) -> None:
 
 def _run_engine(bundle: BundleInfo, inputs: list[InputFile], manifest: Manifest, sink: Sink,
                 options: ScanOptions) -> None:
-    kwargs = dict(chunk_rows=options.chunk_rows, columns=options.columns,
+    kwargs = dict(chunk_rows=manifest.data["chunk_rows"], columns=options.columns,
                   group_by=tuple(options.group_by), workers=max(1, options.workers))
     if options.engine == "ray":
         from serve.scan.engine_ray import run_ray
