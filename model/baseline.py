@@ -33,6 +33,10 @@ class TfidfLinearModel:
     """
 
     kind = "baseline"
+    # class-level defaults: bundles pickled before hard-negative weighting existed lack them
+    hard_negative_weight = 0.0
+    negative_class = 0
+    hard_negatives_ = 0
 
     def __init__(
         self,
@@ -42,6 +46,8 @@ class TfidfLinearModel:
         char_ngrams: tuple[int, int] = (2, 5),
         n_features: int = 2**19,
         calibration_folds: int = 3,
+        hard_negative_weight: float = 0.0,
+        negative_class: int = 0,
         random_state: int = 0,
     ) -> None:
         if C <= 0:
@@ -53,11 +59,18 @@ class TfidfLinearModel:
             raise ValueError(f"calibration_folds must be at least 2, got {calibration_folds}")
         if n_features < 1024:
             raise ValueError(f"n_features must be at least 1024, got {n_features}")
+        if hard_negative_weight < 0:
+            raise ValueError(f"hard_negative_weight must be >= 0, got {hard_negative_weight}")
+        if negative_class < 0:
+            raise ValueError(f"negative_class must be a class id (>= 0), got {negative_class}")
         self.C = C
         self.word_ngrams = tuple(word_ngrams)
         self.char_ngrams = tuple(char_ngrams)
         self.n_features = int(n_features)
         self.calibration_folds = calibration_folds
+        self.hard_negative_weight = float(hard_negative_weight)
+        self.negative_class = int(negative_class)
+        self.hard_negatives_: int = 0  # negative rows the out-of-fold pass got wrong
         self.random_state = random_state
         self.features_: HashedTfidf | None = None
         self.n_classes_: int = 0
@@ -73,6 +86,8 @@ class TfidfLinearModel:
             "char_ngrams": list(self.char_ngrams),
             "n_features": self.n_features,
             "calibration_folds": self.calibration_folds,
+            "hard_negative_weight": self.hard_negative_weight,
+            "negative_class": self.negative_class,
             "random_state": self.random_state,
         }
 
@@ -112,9 +127,41 @@ class TfidfLinearModel:
             folds = StratifiedKFold(
                 self.calibration_folds, shuffle=True, random_state=self.random_state
             )
-        calibrated = CalibratedClassifierCV(svm, method="sigmoid", cv=folds).fit(features, y)
+        sample_weight = None
+        if self.hard_negative_weight > 0:
+            sample_weight = self._hard_negative_weights(svm, features, y, folds)
+        calibrated = CalibratedClassifierCV(svm, method="sigmoid", cv=folds)
+        calibrated.fit(features, y, sample_weight=sample_weight)
         self._compile(calibrated, n_classes)
         return self
+
+    def _hard_negative_weights(self, svm: Any, features: sparse.csr_matrix, y: np.ndarray,
+                               folds: Any) -> np.ndarray:
+        """Weights that make the negative rows the folds' SVMs got wrong count more.
+
+        Each row is scored by an SVM fitted on the other folds (grouped as for calibration,
+        so a re-post cannot vouch for itself); a negative-class row that it assigns to
+        another class is a hard negative (a kitchen knife read as a weapon, a protein powder
+        read as a drug). Balanced class weights make one row of a small class count as much
+        as dozens of negative rows, so a few weapon listings outvote every kitchen knife on
+        the word "knife"; a hard negative therefore gets ``hard_negative_weight`` times the
+        weight of a row of the class it was mistaken for (never less than 1).
+
+        Only the negative class is mined: its rows come from lawful shops and are labelled
+        reliably, while a "hard" illicit row is as often a mislabelled one, and weighting it
+        up would teach the noise.
+        """
+        from sklearn.base import clone
+        from sklearn.model_selection import cross_val_predict
+
+        if self.negative_class not in set(np.unique(y).tolist()):
+            raise ValueError(f"negative_class {self.negative_class} has no training rows")
+        predicted = cross_val_predict(clone(svm), features, y, cv=folds)
+        hard = (y == self.negative_class) & (predicted != self.negative_class)
+        self.hard_negatives_ = int(hard.sum())
+        counts = np.bincount(y).astype(np.float64)
+        mistaken_for = counts[self.negative_class] / counts[predicted]
+        return np.where(hard, np.maximum(1.0, self.hard_negative_weight * mistaken_for), 1.0)
 
     def _compile(self, calibrated: CalibratedClassifierCV, n_classes: int) -> None:
         """Collect each fold's SVM weights and sigmoid parameters into plain arrays.

@@ -146,3 +146,41 @@ def test_dot_equals_the_matrix_product_in_both_layouts():
         expected = features.transform(batch) @ weights
         np.testing.assert_array_equal(features.dot(batch, weights), expected)
         assert (features.transform(batch, layout="csc") != features.transform(batch)).nnz == 0
+
+
+def _knife_rows() -> tuple[list[str], np.ndarray, list[str]]:
+    """Weapons are blades sold by length; a few kitchen knives are written the same way."""
+    weapons = [f"{kind} knife {n} cm blade {extra}" for n, (kind, extra) in enumerate(
+        [("combat", "tactical"), ("tactical", "fixed"), ("hunting", "steel"),
+         ("throwing", "set"), ("military", "sheath"), ("bayonet", "rifle"),
+         ("fighting", "stealth"), ("survival", "double edge")] * 3, start=10)]
+    kitchen = [f"{kind} knife {n} cm blade" for n, kind in enumerate(
+        ["chef", "bread", "carving", "santoku", "utility", "boning"], start=12)]
+    other = [f"{item} {n} cm" for n, item in enumerate(
+        ["cotton towel", "steel spoon", "baking tray", "cutting board", "glass bowl",
+         "frying pan", "tea cup", "dinner plate", "saucepan lid", "wooden spatula"] * 3, start=5)]
+    texts = weapons + kitchen + other
+    y = np.array([1] * len(weapons) + [0] * (len(kitchen) + len(other)))
+    groups = [f"g{i}" for i in range(len(texts))]
+    return texts, y, groups
+
+
+def test_hard_negative_weight_counts_misread_benign_rows_more():
+    texts, y, groups = _knife_rows()
+    plain = TfidfLinearModel(n_features=2**16, calibration_folds=2).fit(texts, y, groups)
+    weighted = TfidfLinearModel(n_features=2**16, calibration_folds=2,
+                                hard_negative_weight=5).fit(texts, y, groups)
+    assert plain.hard_negatives_ == 0  # the pass is skipped by default
+    assert 0 < weighted.hard_negatives_ <= 6  # only benign rows are mined
+    probe = ["paring knife 9 cm blade"]
+    assert weighted.predict_proba(probe)[0, 1] < plain.predict_proba(probe)[0, 1]
+    assert weighted.get_params()["hard_negative_weight"] == 5
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"hard_negative_weight": -1}, "hard_negative_weight must be >= 0"),
+    ({"negative_class": -1}, "negative_class must be a class id"),
+])
+def test_hard_negative_parameters_are_checked(params, message):
+    with pytest.raises(ValueError, match=message):
+        TfidfLinearModel(**params)

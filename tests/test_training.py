@@ -36,10 +36,14 @@ def test_train_saves_a_described_default_bundle(dataset: Path, tmp_path: Path):
     assert set(config["thresholds"]) == {"drugs", "weapons", "counterfeit", "stolen_data"}
     card = (path / "README.md").read_text()
     assert "## Intended use" in card and "## Limitations" in card
-    # a second run does not steal the default
-    second = train_baseline(dataset, tmp_path / "models", options, name="second")
+    # a second run does not steal the default; it mines hard negatives, and says so
+    mined = BaselineOptions(calibration_folds=2, n_features=2**16, hard_negative_weight=1.0)
+    second = train_baseline(dataset, tmp_path / "models", mined, name="second")
     assert registry.default_name(tmp_path / "models") == path.name
     assert second.name == "second"
+    training = Classifier.load(second).config["training"]
+    assert training["options"]["hard_negative_weight"] == 1.0
+    assert training["hard_negatives"] == Classifier.load(second).model.hard_negatives_ >= 0
 
 
 def test_extra_training_rows_with_unknown_label_are_refused(dataset: Path, tmp_path: Path):

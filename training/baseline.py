@@ -37,11 +37,18 @@ class BaselineOptions:
     register: float = 1.5  # share of benign rows added again in a classifieds register
     max_description_chars: int = DEFAULT_MAX_DESCRIPTION_CHARS  # description prefix kept
     calibration_folds: int = 3
+    hard_negative_weight: float = 0.0  # benign rows the out-of-fold SVMs misread, weighted
+    # as this share of a row of the class they were mistaken for (0 = off)
     block_precision: float = 0.95
     review_recall: float = 0.95
     block_floor: float = 0.5
     review_floor: float = 0.2
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        # checked here too, so a bad value fails before minutes of data loading
+        if self.hard_negative_weight < 0:
+            raise ValueError(f"hard_negative_weight must be >= 0, got {self.hard_negative_weight}")
 
 
 def prepared_texts(frame: pd.DataFrame, max_description_chars: int) -> list[str]:
@@ -152,9 +159,13 @@ def train_baseline(
     model = TfidfLinearModel(
         C=options.C, n_features=options.n_features,
         calibration_folds=options.calibration_folds, random_state=options.seed,
+        hard_negative_weight=options.hard_negative_weight,
+        negative_class=labels.index(labels.negative),
     ).fit(train["text"].tolist(), to_ids(train["label"], labels),
           groups=train["group"].tolist(), n_classes=len(labels))
     fit_seconds = time.perf_counter() - started
+    if options.hard_negative_weight > 0:
+        log.info("%d hard negatives weighted up", model.hard_negatives_)
 
     created = dt.datetime.now(dt.UTC)
     version = name or f"baseline-{created.strftime('%Y%m%d-%H%M%S')}"
@@ -179,6 +190,7 @@ def train_baseline(
         policy=info["policy"],
         metrics=results,
         training={"options": asdict(options), "fit_seconds": round(fit_seconds, 1),
+                  "hard_negatives": model.hard_negatives_,
                   "extra_files": [str(p) for p in extra]},
         threshold_targets={"block_precision": options.block_precision,
                            "review_recall": options.review_recall,

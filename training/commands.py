@@ -48,6 +48,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--max-per-class", type=int, default=None,
                        help="cap training rows per class (default: no cap)")
     group.add_argument("--calibration-folds", type=int, default=3)
+    group.add_argument("--hard-negative-weight", type=float, default=None, metavar="SHARE",
+                       help="baseline: a benign row that out-of-fold SVMs assign to an illicit "
+                            "class weighs SHARE times a row of that class in the final fit "
+                            "(0 = off; costs one more pass of fold fits)")
     group.add_argument("--max-description-chars", type=int, default=None,
                        help="description prefix the model sees (baseline default 400)")
     group.add_argument("--augment", type=float, default=None, metavar="FRACTION",
@@ -127,6 +131,8 @@ def _train(args: argparse.Namespace) -> int:
         unset_means_default = {k: v for k, v in (("augment", args.augment),
                                                  ("augment_floor", args.augment_floor),
                                                  ("register", args.register),
+                                                 ("hard_negative_weight",
+                                                  args.hard_negative_weight),
                                                  ("max_description_chars",
                                                   args.max_description_chars))
                                if v is not None}
