@@ -59,6 +59,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="interval of progress log lines when not on a terminal")
     parser.set_defaults(handler=_scan)
 
+    adapt = subparsers.add_parser(
+        "adapt",
+        help="correct a finished scan's scores to each market's own class mix",
+        description=(
+            "Label-shift adaptation of a scan's output. The scores of a scan are calibrated "
+            "to the training data's class mix (about half drugs); a crawl of one market has "
+            "its own. For each group of rows (the whole scan, or each value of --by), "
+            "estimate that mix from the rows' own scores (EM, Saerens et al. 2002), correct "
+            "the scores to it and recompute label and decision. Writes every input column, "
+            "the corrected ones replaced, plus prior_adapted; and OUTPUT.adapt.json with "
+            "each group's estimated mix and flagged counts before and after."
+        ),
+    )
+    adapt.add_argument("scan", help="a scan's output folder, or its merged .parquet file")
+    adapt.add_argument("--output", "-o", required=True, help="the .parquet file to write")
+    adapt.add_argument("--by", metavar="COLUMN",
+                       help="column naming each row's market or source (default: the whole "
+                            "scan is one market)")
+    adapt.add_argument("--model", default="default",
+                       help="the bundle that made the scan (default: the default bundle)")
+    adapt.add_argument("--models-dir", help="models folder (default $CONTRABAND_MODELS or "
+                       "artifacts/models)")
+    adapt.add_argument("--min-rows", type=int, default=200,
+                       help="groups with fewer rows keep their scores: too few to estimate a "
+                            "mix from (default 200)")
+    adapt.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT")
+    adapt.set_defaults(handler=_adapt)
+
 
 def _scan(args: argparse.Namespace) -> int:
     from serve.scan import ScanError, ScanOptions, run_scan
@@ -87,3 +115,29 @@ def _scan(args: argparse.Namespace) -> int:
         print(f"contraband scan: error: {exc}", file=sys.stderr, flush=True)
         return 2
     return 0 if summary["complete"] else 1
+
+
+def _adapt(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from serve.scan.adapt import AdaptError, AdaptOptions, adapt_scan
+
+    options = AdaptOptions(scan=Path(args.scan), output=Path(args.output), model=args.model,
+                           models_dir=args.models_dir, by=args.by, min_rows=args.min_rows,
+                           overwrite=args.overwrite)
+    try:
+        summary = adapt_scan(options)
+    except AdaptError as exc:
+        print(f"contraband adapt: error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    names = list(summary["source_prior"])
+    print(f"{summary['rows']:,} rows adapted with {summary['model_version']}; training mix "
+          + ", ".join(f"{n} {p:.3f}" for n, p in summary["source_prior"].items()))
+    for group, entry in summary["groups"].items():
+        mix = (", ".join(f"{n} {entry['prior'][n]:.3f}" for n in names)
+               if entry["adapted"] else f"not adapted ({entry['why']})")
+        print(f"  {group}: {entry['rows']:,} rows, flagged {entry['flagged_before']:,} -> "
+              f"{entry['flagged_after']:,}; estimated mix {mix}")
+    report = Path(summary["output"]).with_suffix(".adapt.json")
+    print(f"written to {summary['output']} (summary {report})")
+    return 0

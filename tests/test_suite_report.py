@@ -30,12 +30,16 @@ def test_full_suite_writes_one_self_contained_report(tiny_dataset, models_dir, t
     assert "data:image/png;base64," in html
     assert 'src="http' not in html and "<link" not in html
     for heading in ("Cross-market", "Robustness", "Hard negatives", "Calibration",
-                    "Explanations", "Transfer matrix", "Leave one market out"):
+                    "Explanations", "Transfer matrix", "Leave one market out", "Label shift"):
         assert heading in html
     for png in ("transfer_matrix", "robustness", "reliability", "hard_negatives", "lomo"):
         assert (out / f"{png}.png").stat().st_size > 1000
     assert any(k.startswith("robustness.") for k in saved["headline"])
     assert saved["sections"]["crossmarket"]["out_of_time"]["oot"]["rows"] > 0
+    shift = saved["sections"]["label_shift"]
+    assert shift["source_prior_origin"].startswith("computed")  # the tiny bundle has none
+    assert abs(sum(shift["source_prior"].values()) - 1) < 1e-3
+    assert "label_shift.test.macro_f1_adapted" in saved["headline"]
 
 
 def test_compare_two_runs(tiny_dataset, models_dir, tmp_path):

@@ -16,6 +16,7 @@ from data.dataset import labels_of, load_splits, read_info
 from model import Classifier, registry
 from model.baseline import TfidfLinearModel
 from model.labels import LabelSet
+from model.priors import source_prior
 from model.text import DEFAULT_MAX_DESCRIPTION_CHARS, listing_text
 from model.thresholds import choose_thresholds
 from training.augment import augment_training_rows, small_class_copies
@@ -189,6 +190,7 @@ def train_baseline(
                  "augmented_rows": len(augmented), "restyled_rows": len(restyled)},
         policy=info["policy"],
         metrics=results,
+        source_prior=source_prior(val_proba, labels.names),
         training={"options": asdict(options), "fit_seconds": round(fit_seconds, 1),
                   "hard_negatives": model.hard_negatives_,
                   "extra_files": [str(p) for p in extra]},

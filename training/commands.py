@@ -102,7 +102,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--suite", metavar="SECTIONS",
                           help="run the evaluation suite instead: 'all' or comma-separated "
                                "crossmarket, transfer, ablation, robustness, hard_negatives, "
-                               "calibration, explanations (writes report.html, suite.json)")
+                               "calibration, label_shift, explanations (writes report.html, "
+                               "suite.json)")
     evaluate.add_argument("--compare", nargs=2, metavar=("A", "B"),
                           help="put two suite runs (folders) or bundles side by side")
     evaluate.add_argument("--robustness-rows", type=_positive_int, metavar="N",

@@ -43,7 +43,7 @@ def fit_fast(frame: pd.DataFrame, labels: LabelSet, config: RetrainConfig) -> Fo
     )
 
 
-def _market_score(proba: np.ndarray, frame: pd.DataFrame, labels: LabelSet) -> dict[str, Any]:
+def market_score(proba: np.ndarray, frame: pd.DataFrame, labels: LabelSet) -> dict[str, Any]:
     metrics = score(to_ids(frame["label"], labels), proba, labels)
     benign = frame["label"].to_numpy() == labels.negative
     predicted = proba.argmax(axis=1)
@@ -80,7 +80,7 @@ def bundle_per_market(classifier: Classifier, frames: dict[str, pd.DataFrame],
     result = {}
     for market, (rows, seen) in market_frames(frames, config).items():
         proba = classifier.predict_proba_texts(rows["text"].tolist())
-        result[market] = {**_market_score(proba, rows, classifier.labels), "seen_in_training": seen,
+        result[market] = {**market_score(proba, rows, classifier.labels), "seen_in_training": seen,
                           "kind": str(rows["kind"].iloc[0])}
     return result
 
@@ -93,7 +93,7 @@ def leave_one_market_out(train: pd.DataFrame, frames: dict[str, pd.DataFrame],
     folds: dict[str, Any] = {}
     trained_markets = set(train["market"])
     for market, (rows, _seen) in market_frames(frames, config).items():
-        ref = _market_score(reference.predict_proba(rows["text"].tolist()), rows,
+        ref = market_score(reference.predict_proba(rows["text"].tolist()), rows,
                             labels)
         if market in trained_markets:
             remaining = train[train["market"] != market]
@@ -101,7 +101,7 @@ def leave_one_market_out(train: pd.DataFrame, frames: dict[str, pd.DataFrame],
                 continue
             log.info("leave-one-market-out: fitting without %s", market)
             model = fit_fast(remaining, labels, config)
-            held = _market_score(model.predict_proba(rows["text"].tolist()), rows,
+            held = market_score(model.predict_proba(rows["text"].tolist()), rows,
                                  labels)
         else:
             held = ref  # never in the training data: the reference already left it out
@@ -125,10 +125,10 @@ def out_of_time(classifier: Classifier, frames: dict[str, pd.DataFrame]) -> dict
         if frame is None or frame.empty:
             continue
         proba = classifier.predict_proba_texts(frame["text"].tolist())
-        result[split] = _market_score(proba, frame, labels)
+        result[split] = market_score(proba, frame, labels)
         if split == "oot":
             result["oot_per_market"] = {
-                str(m): _market_score(proba[np.flatnonzero(frame["market"].to_numpy() == m)],
+                str(m): market_score(proba[np.flatnonzero(frame["market"].to_numpy() == m)],
                                       frame[frame["market"] == m], labels)
                 for m in sorted(frame["market"].unique())
             }

@@ -164,6 +164,38 @@ def explanations(r: dict[str, Any]) -> tuple[str, Figures]:
     return "\n".join(parts), {}
 
 
+def label_shift(r: dict[str, Any]) -> tuple[str, Figures]:
+    names = list(r["source_prior"])
+    parts = [
+        "<p>Each split's rows grouped by market, as a crawl of each market would be; each "
+        f"market of at least {r['min_rows']} rows has its class mix estimated from its own "
+        "scores (EM, no labels) and its scores corrected to it (<code>contraband adapt</code>"
+        "). A different protocol from the other sections: a score here depends on the rest "
+        f"of its market's rows. Training mix ({html.escape(r['source_prior_origin'])}): "
+        + ", ".join(f"{n} {p:.3f}" for n, p in r["source_prior"].items()) + ".</p>",
+        table(["split", "rows", "macro-F1", "macro-F1 adapted", "lawful FP rate",
+               "lawful FP rate adapted"],
+              [[s, r[s]["before"]["rows"], r[s]["before"]["macro_f1"],
+                r[s]["after"]["macro_f1"], r[s]["before"]["benign_fp_rate"],
+                r[s]["after"]["benign_fp_rate"]]
+               for s in ("test", "oot", "cross_market") if s in r]),
+    ]
+    rows = []
+    for split in ("test", "oot", "cross_market"):
+        for market, e in r.get(split, {}).get("per_market", {}).items():
+            estimate = e.get("estimated_prior")
+            rows.append([split, market, e["rows"], e["before"]["macro_f1"], e["after"]["macro_f1"],
+                         e["before"]["benign_fp_rate"], e["after"]["benign_fp_rate"],
+                         ", ".join(f"{n} {estimate[n]:.2f}" for n in names) if estimate
+                         else "not adapted (too few rows)",
+                         ", ".join(f"{n} {e['true_prior'][n]:.2f}" for n in names)
+                         if estimate else ""])
+    parts += ["<h3>Per market</h3>",
+              table(["split", "market", "rows", "macro-F1", "adapted", "lawful FP rate",
+                     "adapted", "estimated mix", "true mix"], rows)]
+    return "".join(parts), {}
+
+
 RENDERERS = {
     "crossmarket": ("Cross-market", crossmarket),
     "transfer": ("Leave one market out and transfer between markets", crossmarket),
@@ -171,5 +203,6 @@ RENDERERS = {
     "robustness": ("Robustness to obfuscation", robustness),
     "hard_negatives": ("Hard negatives", hard_negatives),
     "calibration": ("Calibration", calibration),
+    "label_shift": ("Label shift: scores adapted to each market's class mix", label_shift),
     "explanations": ("Explanations", explanations),
 }

@@ -3,7 +3,9 @@
 Sections: ``crossmarket`` (the bundle on the 2020 markets, unseen shops and each market),
 ``transfer`` (leave-one-market-out retraining and the transfer matrix: the baseline
 architecture, retrained, so the slowest section), ``ablation`` (title only vs title +
-description), ``robustness``, ``hard_negatives``, ``calibration``, ``explanations``.
+description), ``robustness``, ``hard_negatives``, ``calibration``, ``label_shift`` (scores
+corrected to each market's class mix, as ``contraband adapt`` does to a scan),
+``explanations``.
 
 Output folder (default ``artifacts/reports/VERSION-suite``):
 
@@ -30,6 +32,7 @@ from training.suite import (
     crossmarket,
     hard_negatives,
     input_ablation,
+    label_shift,
     render,
     robustness,
 )
@@ -39,7 +42,7 @@ from training.suite.html_report import page
 
 log = logging.getLogger(__name__)
 SECTIONS = ("crossmarket", "transfer", "ablation", "robustness", "hard_negatives",
-            "calibration", "explanations")
+            "calibration", "label_shift", "explanations")
 SPLITS = ["train", "validation", "test", "oot", "cross_market"]
 RETRAINABLE = {"baseline"}
 HEADLINES = {
@@ -49,6 +52,7 @@ HEADLINES = {
     "robustness": robustness.headline,
     "hard_negatives": hard_negatives.headline,
     "calibration": calibration.headline,
+    "label_shift": label_shift.headline,
 }
 
 
@@ -108,6 +112,8 @@ def run_section(name: str, classifier: Classifier, frames: dict[str, Any],
         return calibration.calibration_suite(
             classifier, val["text"].tolist(), to_ids(val["label"], labels),
             test["text"].tolist(), to_ids(test["label"], labels))
+    if name == "label_shift":
+        return label_shift.label_shift(classifier, frames)
     if name == "explanations":
         return explanation_examples(classifier, frames["test"], seed=config.seed)
     raise ValueError(f"unknown suite section {name!r}")

@@ -21,6 +21,7 @@ import numpy as np
 
 from model.cascade import CascadeModel
 from model.classifier import Classifier
+from model.priors import source_prior
 from model.thresholds import choose_thresholds
 from training.transformer.card import render_card
 from training.transformer.metrics import frame_metrics, macro_f1
@@ -141,6 +142,7 @@ def build_cascade(
         "runtime_packages": sorted(set(fast_needs) | set(RUNTIME_PACKAGES)),
         "packages": {**fast_clf.config.get("packages", {}), **runtime_package_versions()},
         "dataset": dataset, "metrics": metrics, "cascade": choice,
+        "source_prior": source_prior(proba_val, labels.names),
         "parts": {"baseline": fast_clf.version, "transformer": slow_clf.version},
     }
     card = render_card(

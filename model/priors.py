@@ -1,0 +1,121 @@
+"""Label-shift adaptation: re-estimate a batch's class mix, then correct its scores.
+
+A bundle's probabilities are calibrated for the class mix of its training data (about half
+drugs, half lawful goods). A crawl of one market has a mix of its own: a classifieds site is
+nearly all lawful, a darknet drug shop nearly all drugs. When the texts of a class look the
+same in the new market and only the mix differs, Bayes' rule gives the corrected posterior
+
+    p'(c | x) ∝ p(c | x) · π'(c) / π(c)
+
+with π the training mix (the bundle's ``source_prior``) and π' the batch's. π' is unknown
+but can be estimated from the batch's own unlabelled scores by expectation-maximisation
+(Saerens, Latinne & Decaestecker, "Adjusting the outputs of a classifier to new a priori
+probabilities", Neural Computation 14, 2002): alternate the correction above with
+π' = mean of the corrected posteriors until π' stops moving.
+
+What it needs and what it costs: a batch of listings from one market (hundreds, not one
+listing at a time), and calibrated scores. A class the batch seems to lack is driven towards
+zero, so a borderline listing of a rare class in a mostly lawful market is pulled towards
+lawful; a confident one still stands (its odds are multiplied by π'/π, not replaced).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+# how far a probability row may sum from 1 before the input is refused
+_ROW_SUM_TOLERANCE = 1e-3
+
+
+@dataclass(frozen=True)
+class PriorAdaptation:
+    """The corrected probabilities, the batch's estimated class mix and how EM ended."""
+
+    proba: np.ndarray
+    prior: np.ndarray
+    iterations: int
+    converged: bool
+
+
+def source_prior(proba: np.ndarray, names: Sequence[str]) -> dict[str, float]:
+    """The class mix a model's scores are calibrated to: the mean of its probabilities on
+    in-domain data it did not train on (the validation split), by class name.
+
+    The mean of calibrated probabilities, not the split's label counts, so that what EM
+    compares against is what the model itself believes on data like its training data.
+    """
+    proba = _checked_proba(proba, len(names))
+    if len(proba) == 0:
+        raise ValueError("a source prior needs at least one row of probabilities")
+    mean = proba.mean(axis=0)
+    return {name: float(p) for name, p in zip(names, mean / mean.sum(), strict=True)}
+
+
+def prior_vector(prior: Mapping[str, float], names: Sequence[str]) -> np.ndarray:
+    """``prior`` (by class name) as a vector in ``names`` order; every class must be there."""
+    missing = [n for n in names if n not in prior]
+    if missing:
+        raise ValueError(f"the prior has no value for class(es) {missing}")
+    vector = np.array([float(prior[n]) for n in names], dtype=np.float64)
+    if not np.all(np.isfinite(vector)) or np.any(vector <= 0):
+        raise ValueError(f"a prior's values must be positive numbers, got {vector.tolist()}")
+    return vector / vector.sum()
+
+
+def adapt_priors(
+    proba: np.ndarray,
+    source: np.ndarray,
+    *,
+    max_iter: int = 1000,
+    tol: float = 1e-6,
+) -> PriorAdaptation:
+    """Estimate the class mix of the batch ``proba`` (rows = listings of one market) by EM
+    and return its probabilities corrected to that mix (see the module docstring).
+
+    ``source`` is the mix the scores are calibrated to (:func:`prior_vector`). EM stops when
+    no class's estimate moves by more than ``tol``, or after ``max_iter`` rounds.
+    """
+    if max_iter < 1:
+        raise ValueError(f"max_iter must be at least 1, got {max_iter}")
+    if not tol > 0:
+        raise ValueError(f"tol must be positive, got {tol}")
+    source = np.asarray(source, dtype=np.float64)
+    if source.ndim != 1 or np.any(source <= 0):
+        raise ValueError("the source prior must be a vector of positive numbers")
+    source = source / source.sum()
+    proba = _checked_proba(proba, len(source))
+    if len(proba) == 0:
+        return PriorAdaptation(proba.copy(), source.copy(), 0, True)
+    prior = source.copy()
+    ratio_base = proba / source
+    for iteration in range(1, max_iter + 1):
+        adapted = _corrected(ratio_base, prior)
+        estimate = adapted.mean(axis=0)
+        moved = float(np.abs(estimate - prior).max())
+        prior = estimate
+        if moved <= tol:
+            return PriorAdaptation(_corrected(ratio_base, prior), prior, iteration, True)
+    return PriorAdaptation(_corrected(ratio_base, prior), prior, max_iter, False)
+
+
+def _corrected(ratio_base: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """p(c|x)·π'(c)/π(c), renormalised per row (``ratio_base`` = p(c|x)/π(c))."""
+    weighted = ratio_base * prior
+    total = weighted.sum(axis=1, keepdims=True)
+    # a row whose every class the estimate has ruled out keeps no information: uniform
+    uniform = np.full_like(weighted, 1.0 / weighted.shape[1])
+    return np.divide(weighted, total, out=uniform, where=total > 0)
+
+
+def _checked_proba(proba: np.ndarray, n_classes: int) -> np.ndarray:
+    proba = np.asarray(proba, dtype=np.float64)
+    if proba.ndim != 2 or proba.shape[1] != n_classes:
+        raise ValueError(f"probabilities must have shape (rows, {n_classes}), got {proba.shape}")
+    if len(proba) and (not np.all(np.isfinite(proba)) or proba.min() < 0):
+        raise ValueError("probabilities must be finite and non-negative")
+    if len(proba) and np.abs(proba.sum(axis=1) - 1).max() > _ROW_SUM_TOLERANCE:
+        raise ValueError("each row of probabilities must sum to 1")
+    return proba

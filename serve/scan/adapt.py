@@ -1,0 +1,190 @@
+"""Correct a finished scan's scores to each market's own class mix (label-shift adaptation).
+
+A scan scores each listing alone, with probabilities calibrated to the training data's mix
+(about half drugs). A crawl of one market has its own: a classifieds site is nearly all
+lawful, a darknet shop nearly all illicit. ``adapt_scan`` estimates each group's mix from
+its own scores and corrects them (:mod:`model.priors`), then recomputes label and decision.
+
+Two passes over the scan's Parquet files, one file at a time: the first reads only the
+group and score columns, the second rewrites each batch with the corrected columns, so
+memory grows with the score columns (40 bytes a row for five classes), not with the text.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from model import Classifier
+from model.priors import adapt_priors, prior_vector
+from model.thresholds import decide, parse_thresholds
+
+log = logging.getLogger(__name__)
+ADAPTED_COLUMN = "prior_adapted"
+MISSING_GROUP = "(missing)"
+
+
+class AdaptError(ValueError):
+    """The scan output cannot be adapted; the message says why."""
+
+
+@dataclass(frozen=True)
+class AdaptOptions:
+    scan: Path  # a scan's output folder (its parts/), a folder of Parquet files, or one file
+    output: Path  # a .parquet file to write
+    model: str = "default"
+    models_dir: str | None = None
+    by: str | None = None  # column naming each row's market; None: the whole scan is one
+    min_rows: int = 200  # smaller groups keep their scores: too few rows to estimate a mix
+    overwrite: bool = False
+
+
+def scan_files(path: Path) -> list[Path]:
+    """The Parquet files of a scan output, in a fixed order."""
+    path = Path(path)
+    if path.is_file():
+        if path.suffix != ".parquet":
+            raise AdaptError(f"{path}: adapt reads Parquet scan outputs, not {path.suffix!r}")
+        return [path]
+    if (path / "parts").is_dir():
+        path = path / "parts"
+    files = sorted(path.glob("*.parquet")) if path.is_dir() else []
+    if not files:
+        raise AdaptError(f"{path}: no Parquet files found (expected a scan's output)")
+    return files
+
+
+def adapt_scan(options: AdaptOptions) -> dict[str, Any]:
+    """Write ``options.output``: the scan's rows with scores, label and decision corrected
+    per group; returns (and writes next to it, as ``.adapt.json``) a summary per group."""
+    if options.min_rows < 1:
+        raise AdaptError(f"min_rows must be at least 1, got {options.min_rows}")
+    output = Path(options.output)
+    if output.suffix != ".parquet":
+        raise AdaptError(f"{output}: the output must be a .parquet file")
+    if output.exists() and not options.overwrite:
+        raise AdaptError(f"{output} exists; pass --overwrite to replace it")
+    files = scan_files(options.scan)
+    info = Classifier.inspect(options.model, options.models_dir)
+    names = list(info.labels.names)
+    try:
+        source = prior_vector(info.config.get("source_prior") or {}, names)
+    except ValueError as exc:
+        raise AdaptError(f"bundle {info.version} records no usable source prior ({exc}); "
+                         "retrain it to adapt scans") from exc
+    thresholds = parse_thresholds(info.config.get("thresholds") or {}, info.labels)
+    scores = [f"score_{n}" for n in names]
+
+    proba, groups = _read_scores(files, scores, options.by, info.version)
+    adapted = proba.copy()
+    changed = np.zeros(len(proba), dtype=bool)
+    summary_groups = {}
+    for group in sorted(set(groups.tolist())):
+        rows = np.flatnonzero(groups == group)
+        before = int((proba[rows].argmax(axis=1) != info.labels.index(info.labels.negative)).sum())
+        entry: dict[str, Any] = {"rows": len(rows), "flagged_before": before}
+        if len(rows) < options.min_rows:
+            entry.update(adapted=False, why=f"fewer than {options.min_rows} rows")
+        else:
+            result = adapt_priors(proba[rows], source)
+            adapted[rows] = result.proba
+            changed[rows] = True
+            entry.update(adapted=True, iterations=result.iterations,
+                         converged=result.converged,
+                         prior={n: round(float(p), 5) for n, p in zip(names, result.prior,
+                                                                      strict=True)})
+        negative = info.labels.index(info.labels.negative)
+        entry["flagged_after"] = int((adapted[rows].argmax(axis=1) != negative).sum())
+        summary_groups[str(group)] = entry
+
+    decisions, _ = decide(adapted, info.labels, thresholds, with_reasons=False)
+    labels = np.asarray(names, dtype=object)[adapted.argmax(axis=1)]
+    _write(files, output, scores, adapted, labels, np.asarray(decisions, dtype=object), changed)
+    summary = {"scan": str(options.scan), "output": str(output), "model_version": info.version,
+               "by": options.by, "rows": len(proba),
+               "source_prior": {n: round(float(p), 5) for n, p in zip(names, source,
+                                                                      strict=True)},
+               "groups": summary_groups}
+    output.with_suffix(".adapt.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _read_scores(files: list[Path], scores: list[str], by: str | None,
+                 version: str) -> tuple[np.ndarray, np.ndarray]:
+    """The score columns as one array, and each row's group (all one when ``by`` is None)."""
+    blocks, groups = [], []
+    for path in files:
+        schema = pq.read_schema(path)
+        needed = [*scores, "model_version", *([by] if by else [])]
+        missing = [c for c in needed if c not in schema.names]
+        if missing:
+            raise AdaptError(f"{path}: no column(s) {missing}; adapt needs a scan's output "
+                             "(score_<class>, model_version) and the --by column")
+        table = pq.read_table(path, columns=needed)
+        versions = set(pc.unique(table.column("model_version")).to_pylist())
+        if versions - {version}:
+            raise AdaptError(f"{path}: scored by {sorted(map(str, versions))}, not {version}; "
+                             "pass the bundle that made the scan (--model)")
+        block = np.column_stack([table.column(c).to_numpy(zero_copy_only=False)
+                                 for c in scores]).astype(np.float64)
+        if not np.all(np.isfinite(block)):
+            raise AdaptError(f"{path}: a score is missing or not a number")
+        blocks.append(block)
+        if by:
+            values = table.column(by).to_pylist()
+            groups.append(np.array([MISSING_GROUP if v is None else str(v) for v in values],
+                                   dtype=object))
+        else:
+            groups.append(np.full(len(block), "all", dtype=object))
+    if not blocks:
+        return np.zeros((0, len(scores))), np.zeros(0, dtype=object)
+    return np.concatenate(blocks), np.concatenate(groups)
+
+
+def _write(files: list[Path], output: Path, scores: list[str], proba: np.ndarray,
+           labels: np.ndarray, decisions: np.ndarray, changed: np.ndarray) -> None:
+    """Every input row and column, with the corrected ones replaced, to ``output`` (written
+    to a temp name first, so a killed run never leaves a half file under the real name)."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.name}.tmp")
+    writer = None
+    start = 0
+    try:
+        for path in files:
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=65_536):
+                table = pa.Table.from_batches([batch])
+                stop = start + len(table)
+                replace = {"label": pa.array(labels[start:stop], pa.string()),
+                           "decision": pa.array(decisions[start:stop], pa.string())}
+                for k, column in enumerate(scores):
+                    replace[column] = pa.array(proba[start:stop, k], pa.float64())
+                for column, values in replace.items():
+                    if column in table.column_names:
+                        i = table.column_names.index(column)
+                        table = table.set_column(i, column, values)
+                table = table.append_column(ADAPTED_COLUMN, pa.array(changed[start:stop]))
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
+                writer.write_table(table.cast(writer.schema))
+                start = stop
+        if writer is None:  # no rows at all: still a valid (empty) file
+            pq.write_table(pa.table({ADAPTED_COLUMN: pa.array([], pa.bool_())}), tmp)
+        else:
+            writer.close()
+            writer = None
+        tmp.replace(output)
+    finally:
+        if writer is not None:
+            writer.close()
+        tmp.unlink(missing_ok=True)
+    if start != len(proba):
+        raise AdaptError(f"the scan changed while it was adapted ({start} rows read back, "
+                         f"{len(proba)} scored); run adapt again")

@@ -1,0 +1,113 @@
+"""contraband adapt: a scan's scores corrected to each market's class mix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from model import Classifier, registry
+from model.priors import source_prior
+from serve.scan import ScanOptions, run_scan
+from serve.scan.adapt import ADAPTED_COLUMN, AdaptError, AdaptOptions, adapt_scan
+from tests.fixtures import rows
+
+CLASSES = ["benign", "drugs", "weapons", "counterfeit", "stolen_data"]
+SCORES = [f"score_{c}" for c in CLASSES]
+
+
+@pytest.fixture()
+def adaptable(models_dir: Path, tiny_classifier) -> str:
+    """The tiny bundle again, with the training mix a trained bundle records (the mean of
+    its scores on in-domain listings: here its own fixture rows)."""
+    mix = source_prior(tiny_classifier.predict_proba([t for t, _ in rows()]), CLASSES)
+    config = {**tiny_classifier.config, "version": "baseline-mix", "source_prior": mix}
+    Classifier(tiny_classifier.model, tiny_classifier.labels,
+               thresholds={n: t.to_dict() for n, t in tiny_classifier.thresholds.items()},
+               config=config).save(models_dir / "baseline-mix")
+    return "baseline-mix"
+
+
+def scanned(models_dir: Path, model: str, tmp_path: Path) -> Path:
+    """A scan of a lawful shop (300 rows) and a small darknet market (40 rows)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    data = rows()
+    lawful = [t for t, label in data if label == "benign"]
+    illicit = [t for t, label in data if label != "benign"]
+    titles = [lawful[i % len(lawful)] for i in range(300)] + illicit[:40]
+    markets = ["shop"] * 300 + ["darknet"] * min(40, len(illicit))
+    pd.DataFrame({"id": range(len(markets)), "title": titles[:len(markets)],
+                  "market": markets}).to_parquet(tmp_path / "in.parquet")
+    run_scan(ScanOptions(inputs=[str(tmp_path / "in.parquet")], output=str(tmp_path / "scan"),
+                         model=model, models_dir=str(models_dir), progress=False,
+                         chunk_rows=50, workers=1))
+    return tmp_path / "scan"
+
+
+def test_adapt_corrects_each_large_market_and_keeps_every_column(models_dir, adaptable,
+                                                                 tmp_path):
+    scan = scanned(models_dir, adaptable, tmp_path)
+    out = tmp_path / "adapted.parquet"
+    summary = adapt_scan(AdaptOptions(scan=scan, output=out, model=adaptable,
+                                      models_dir=str(models_dir), by="market", min_rows=100))
+    before = pd.concat([pd.read_parquet(p) for p in sorted((scan / "parts").glob("*.parquet"))],
+                       ignore_index=True)
+    after = pd.read_parquet(out)
+    assert list(after.columns) == [*before.columns, ADAPTED_COLUMN]
+    assert after["id"].tolist() == before["id"].tolist()  # every row, in order
+    shop, darknet = summary["groups"]["shop"], summary["groups"]["darknet"]
+    assert shop["adapted"] and shop["prior"]["benign"] > 0.9
+    assert shop["flagged_after"] <= shop["flagged_before"]
+    assert not darknet["adapted"] and "fewer than 100" in darknet["why"]
+    is_shop = (after["market"] == "shop").to_numpy()
+    assert after[ADAPTED_COLUMN].tolist() == is_shop.tolist()
+    np.testing.assert_allclose(after.loc[~is_shop, SCORES], before.loc[~is_shop, SCORES])
+    assert not np.allclose(after.loc[is_shop, SCORES], before.loc[is_shop, SCORES])
+    np.testing.assert_allclose(after[SCORES].sum(axis=1), 1.0)
+    argmax = np.asarray(CLASSES)[after[SCORES].to_numpy().argmax(axis=1)]
+    assert after["label"].tolist() == argmax.tolist()
+    assert set(after["decision"]) <= {"allow", "review", "block"}
+    saved = json.loads(out.with_suffix(".adapt.json").read_text())
+    assert saved["groups"]["shop"]["prior"] == shop["prior"]
+
+
+def test_adapt_refuses_what_it_cannot_do(models_dir, adaptable, tmp_path):
+    scan = scanned(models_dir, adaptable, tmp_path)
+    out = tmp_path / "adapted.parquet"
+    base = {"scan": scan, "output": out, "models_dir": str(models_dir)}
+    other = scanned(models_dir, "baseline-test", tmp_path / "other")
+    with pytest.raises(AdaptError, match="scored by"):  # another bundle's scores
+        adapt_scan(AdaptOptions(**{**base, "scan": other}, model=adaptable))
+    registry.set_default(adaptable, models_dir)
+    with pytest.raises(AdaptError, match="'vendor'"):
+        adapt_scan(AdaptOptions(**base, by="vendor"))
+    with pytest.raises(AdaptError, match=r"\.parquet"):
+        adapt_scan(AdaptOptions(**{**base, "output": tmp_path / "adapted.csv"}))
+    adapt_scan(AdaptOptions(**base))
+    with pytest.raises(AdaptError, match="--overwrite"):
+        adapt_scan(AdaptOptions(**base))
+    adapt_scan(AdaptOptions(**base, overwrite=True))
+
+
+def test_a_bundle_without_a_source_prior_cannot_adapt(models_dir, tmp_path):
+    scan = scanned(models_dir, "baseline-test", tmp_path)
+    with pytest.raises(AdaptError, match="source prior"):
+        adapt_scan(AdaptOptions(scan=scan, output=tmp_path / "a.parquet", model="baseline-test",
+                                models_dir=str(models_dir)))
+
+
+def test_adapt_command_prints_each_market(models_dir, adaptable, tmp_path, capsys):
+    from cli.main import main
+
+    scan = scanned(models_dir, adaptable, tmp_path)
+    code = main(["adapt", str(scan), "--output", str(tmp_path / "a.parquet"), "--model",
+                 adaptable, "--by", "market", "--min-rows", "100"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "shop: 300 rows" in printed and "not adapted" in printed
+    assert main(["adapt", str(scan), "--output", str(tmp_path / "a.parquet"),
+                 "--model", adaptable]) == 2
+    assert "--overwrite" in capsys.readouterr().err
