@@ -22,10 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="files, folders or globs (quote globs); s3:// etc. where pyarrow "
                              "has the filesystem")
-    parser.add_argument("--model", default="default",
-                        help="bundle path, bundle name, kind (newest of it) or 'default'")
-    parser.add_argument("--models-dir", help="models folder (default $CONTRABAND_MODELS or "
-                        "artifacts/models)")
+    _add_model_arguments(parser, "bundle path, bundle name, kind (newest of it) or 'default'")
     parser.add_argument("--output", "-o", required=True,
                         help="a folder (Parquet parts, manifest.json, rejects.jsonl, "
                              "summary.json) or a .parquet/.csv/.jsonl file to merge into "
@@ -77,15 +74,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     adapt.add_argument("--by", metavar="COLUMN",
                        help="column naming each row's market or source (default: the whole "
                             "scan is one market)")
-    adapt.add_argument("--model", default="default",
-                       help="the bundle that made the scan (default: the default bundle)")
-    adapt.add_argument("--models-dir", help="models folder (default $CONTRABAND_MODELS or "
-                       "artifacts/models)")
+    _add_model_arguments(adapt, "the bundle that made the scan (default: the default bundle)")
     adapt.add_argument("--min-rows", type=int, default=200,
                        help="groups with fewer rows keep their scores: too few to estimate a "
                             "mix from (default 200)")
     adapt.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT")
     adapt.set_defaults(handler=_adapt)
+
+
+def _add_model_arguments(parser: argparse.ArgumentParser, model_help: str) -> None:
+    parser.add_argument("--model", default="default", help=model_help)
+    parser.add_argument("--models-dir", help="models folder (default $CONTRABAND_MODELS or "
+                        "artifacts/models)")
 
 
 def _scan(args: argparse.Namespace) -> int:
