@@ -36,6 +36,8 @@ def test_train_saves_a_described_default_bundle(dataset: Path, tmp_path: Path):
     assert set(config["thresholds"]) == {"drugs", "weapons", "counterfeit", "stolen_data"}
     card = (path / "README.md").read_text()
     assert "## Intended use" in card and "## Limitations" in card
+    assert "## Class mix the scores are calibrated to" in card
+    assert abs(sum(config["source_prior"].values()) - 1) < 1e-6
     # a second run does not steal the default; it mines hard negatives, and says so
     mined = BaselineOptions(calibration_folds=2, n_features=2**16, hard_negative_weight=1.0)
     second = train_baseline(dataset, tmp_path / "models", mined, name="second")

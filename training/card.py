@@ -8,6 +8,17 @@ from model.labels import LabelSet
 from training.report import metrics_markdown
 
 
+def _source_prior_section(config: dict[str, Any], labels: LabelSet) -> str:
+    prior = config.get("source_prior")
+    if not prior:
+        return ""
+    mix = ", ".join(f"{n} {prior[n]:.3f}" for n in labels.names if n in prior)
+    return ("## Class mix the scores are calibrated to\n\n"
+            f"Mean validation probabilities: {mix}. `contraband adapt` corrects a scan of one "
+            "market to that market's own mix, estimated from its scores (EM); see the "
+            "project README, Batch scanning.\n\n")
+
+
 def render_model_card(config: dict[str, Any], labels: LabelSet, description: str) -> str:
     metrics = config.get("metrics", {})
     thresholds = config.get("thresholds", {})
@@ -45,7 +56,7 @@ validation; review at recall ≥ {config.get('threshold_targets', {}).get('revie
 |---|---|---|
 {threshold_rows}
 
-## Metrics
+{_source_prior_section(config, labels)}## Metrics
 
 {metrics_markdown(metrics, labels) if metrics else "(not evaluated)"}
 
