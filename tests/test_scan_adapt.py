@@ -111,3 +111,14 @@ def test_adapt_command_prints_each_market(models_dir, adaptable, tmp_path, capsy
     assert main(["adapt", str(scan), "--output", str(tmp_path / "a.parquet"),
                  "--model", adaptable]) == 2
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_parts_with_different_columns_are_a_clear_error(models_dir, adaptable, tmp_path):
+    scan = scanned(models_dir, adaptable, tmp_path)
+    parts = sorted((scan / "parts").glob("*.parquet"))
+    odd = pd.read_parquet(parts[-1]).assign(extra=1.5)  # a column the other parts lack
+    odd.to_parquet(parts[-1])
+    with pytest.raises(AdaptError, match="one file"):
+        adapt_scan(AdaptOptions(scan=scan, output=tmp_path / "a.parquet", model=adaptable,
+                                models_dir=str(models_dir)))
+    assert not (tmp_path / "a.parquet").exists()

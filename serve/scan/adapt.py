@@ -173,7 +173,14 @@ def _write(files: list[Path], output: Path, scores: list[str], proba: np.ndarray
                 table = table.append_column(ADAPTED_COLUMN, pa.array(changed[start:stop]))
                 if writer is None:
                     writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
-                writer.write_table(table.cast(writer.schema))
+                try:
+                    table = table.cast(writer.schema)
+                except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError) as exc:
+                    raise AdaptError(
+                        f"{path}: its columns differ from the scan's first part ({exc}); parts "
+                        "from differently typed inputs do not share one schema: scan into "
+                        "one file (--output FILE.parquet) and adapt that") from exc
+                writer.write_table(table)
                 start = stop
         if writer is None:  # no rows at all: still a valid (empty) file
             pq.write_table(pa.table({ADAPTED_COLUMN: pa.array([], pa.bool_())}), tmp)
