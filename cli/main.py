@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (FileNotFoundError, ValueError, PermissionError) as exc:
+    except (FileNotFoundError, FileExistsError, ValueError, PermissionError) as exc:
         print(f"contraband {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:

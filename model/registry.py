@@ -67,6 +67,14 @@ def default_name(directory: str | os.PathLike | None = None) -> str | None:
     return None
 
 
+def require_new_name(name: str | None, directory: str | os.PathLike | None = None) -> None:
+    """Refuse, before any work, a bundle name the models folder already holds (bundles are
+    never overwritten, and finding out after minutes of training is too late)."""
+    if name and (models_dir(directory) / name).exists():
+        raise FileExistsError(f"a bundle named {name!r} already exists in {models_dir(directory)}"
+                              "; bundles are never overwritten: choose another --name")
+
+
 def set_default(name: str, directory: str | os.PathLike | None = None) -> Path:
     """Make ``name`` (a bundle in the models folder) the default; written atomically."""
     root = models_dir(directory)

@@ -43,6 +43,8 @@ def test_train_saves_a_described_default_bundle(dataset: Path, tmp_path: Path):
     second = train_baseline(dataset, tmp_path / "models", mined, name="second")
     assert registry.default_name(tmp_path / "models") == path.name
     assert second.name == "second"
+    with pytest.raises(FileExistsError, match="choose another --name"):  # before training
+        train_baseline(dataset, tmp_path / "models", options, name="second")
     training = Classifier.load(second).config["training"]
     assert training["options"]["hard_negative_weight"] == 1.0
     assert training["hard_negatives"] == Classifier.load(second).model.hard_negatives_ >= 0

@@ -136,6 +136,7 @@ def train_baseline(
     the models folder has no default yet.
     """
     options = options or BaselineOptions()
+    registry.require_new_name(name, models_root)
     info = read_info(dataset)
     labels = labels_of(dataset)
     splits = load_splits(dataset, ["train", *EVAL_SPLITS])

@@ -172,6 +172,7 @@ def _train_transformer_or_cascade(
     if extra:
         raise ValueError("--extra-train is supported for the baseline only")
     root = registry.models_dir(args.models_dir)
+    registry.require_new_name(args.name, root)
     if args.model == "transformer":
         options = options_from_args(args)
         path = train_transformer(dataset, root, options, name=args.name)
