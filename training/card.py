@@ -8,15 +8,20 @@ from model.labels import LabelSet
 from training.report import metrics_markdown
 
 
+def source_prior_text(prior: dict[str, float], names: tuple[str, ...] | list[str]) -> str:
+    """One sentence for a model card: the class mix the scores are calibrated to."""
+    mix = ", ".join(f"{n} {prior[n]:.3f}" for n in names if n in prior)
+    return (f"Scores are calibrated to this class mix (mean validation probabilities): {mix}. "
+            "`contraband adapt` corrects a scan of one market to that market's own mix, "
+            "estimated from its scores (EM); see the project README, Batch scanning.")
+
+
 def _source_prior_section(config: dict[str, Any], labels: LabelSet) -> str:
     prior = config.get("source_prior")
     if not prior:
         return ""
-    mix = ", ".join(f"{n} {prior[n]:.3f}" for n in labels.names if n in prior)
     return ("## Class mix the scores are calibrated to\n\n"
-            f"Mean validation probabilities: {mix}. `contraband adapt` corrects a scan of one "
-            "market to that market's own mix, estimated from its scores (EM); see the "
-            "project README, Batch scanning.\n\n")
+            f"{source_prior_text(prior, labels.names)}\n\n")
 
 
 def render_model_card(config: dict[str, Any], labels: LabelSet, description: str) -> str:

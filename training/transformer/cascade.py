@@ -23,6 +23,7 @@ from model.cascade import CascadeModel
 from model.classifier import Classifier
 from model.priors import source_prior
 from model.thresholds import choose_thresholds
+from training.card import source_prior_text
 from training.transformer.card import render_card
 from training.transformer.metrics import frame_metrics, macro_f1
 from training.transformer.pipeline import (
@@ -153,6 +154,7 @@ def build_cascade(
                 "the baseline's.",
         labels=labels, dataset=dataset, metrics=metrics,
         training=[
+            source_prior_text(config["source_prior"], labels.names),
             f"cut {choice['cut']:.4f} chosen on validation: {choice['routed_validation']:.1%} "
             f"of validation listings routed to the transformer (at most {max_routed:.0%} "
             f"allowed); validation macro-F1 {choice['validation_macro_f1']:.4f} vs baseline "

@@ -26,6 +26,7 @@ from model.text import DEFAULT_MAX_DESCRIPTION_CHARS, listing_text
 from model.thresholds import choose_thresholds
 from model.transformer import OnnxTransformerModel
 from training.augment import augment_training_rows
+from training.card import source_prior_text
 from training.register import register_copies
 from training.transformer.card import render_card
 from training.transformer.export import check_agreement, export_int8, label_agreement
@@ -267,6 +268,7 @@ def train_transformer(
                 "classification, served as a dynamically quantised int8 ONNX graph.",
         labels=labels, dataset=dataset, metrics=metrics,
         training=[
+            source_prior_text(config["source_prior"], labels.names),
             f"input: `{options.input}`, at most {options.max_length} tokens, dynamic padding; "
             f"{options.description_dropout:.0%} of training listings with a description shown "
             "by title alone (against the shops-have-descriptions confound)",
