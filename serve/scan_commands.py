@@ -138,6 +138,8 @@ def _adapt(args: argparse.Namespace) -> int:
                if entry["adapted"] else f"not adapted ({entry['why']})")
         print(f"  {group}: {entry['rows']:,} rows, flagged {entry['flagged_before']:,} -> "
               f"{entry['flagged_after']:,}; estimated mix {mix}")
+        if "warning" in entry:
+            print(f"    warning: {entry['warning']}")
     report = Path(summary["output"]).with_suffix(".adapt.json")
     print(f"written to {summary['output']} (summary {report})")
     return 0

@@ -122,3 +122,17 @@ def test_parts_with_different_columns_are_a_clear_error(models_dir, adaptable, t
         adapt_scan(AdaptOptions(scan=scan, output=tmp_path / "a.parquet", model=adaptable,
                                 models_dir=str(models_dir)))
     assert not (tmp_path / "a.parquet").exists()
+
+
+def test_a_lawful_market_that_flags_more_after_adapting_is_called_out():
+    from serve.scan.adapt import look_alike_warning
+
+    shop = {"adapted": True, "flagged_before": 0, "flagged_after": 64,
+            "prior": {"benign": 0.81, "weapons": 0.19, "drugs": 0.0}}
+    warning = look_alike_warning(shop, "benign")
+    assert warning and "weapons at 19.0%" in warning and "0 -> 64" in warning
+    darknet = {**shop, "prior": {"benign": 0.0, "weapons": 0.1, "drugs": 0.9}}
+    assert look_alike_warning(darknet, "benign") is None  # flagging more is the point there
+    assert look_alike_warning({**shop, "flagged_after": 0}, "benign") is None
+    assert look_alike_warning({"adapted": False, "flagged_before": 0, "flagged_after": 0},
+                              "benign") is None

@@ -103,6 +103,9 @@ def adapt_scan(options: AdaptOptions) -> dict[str, Any]:
                                                                       strict=True)})
         negative = info.labels.index(info.labels.negative)
         entry["flagged_after"] = int((adapted[rows].argmax(axis=1) != negative).sum())
+        warning = look_alike_warning(entry, info.labels.negative)
+        if warning:
+            entry["warning"] = warning
         summary_groups[str(group)] = entry
 
     decisions, _ = decide(adapted, info.labels, thresholds, with_reasons=False)
@@ -115,6 +118,25 @@ def adapt_scan(options: AdaptOptions) -> dict[str, Any]:
                "groups": summary_groups}
     output.with_suffix(".adapt.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def look_alike_warning(entry: dict[str, Any], negative: str) -> str | None:
+    """A warning for a mostly lawful market that adaptation made flag *more* listings.
+
+    That is how a lawful shop selling one look-alike (kitchen knives, supplements) shows
+    up: EM reads the look-alikes as a sizeable share of the illicit class and then
+    believes its borderline listings more. A market that is mostly illicit flagging more
+    is the intended effect and gets no warning.
+    """
+    prior = entry.get("prior")
+    if not entry.get("adapted") or prior is None or prior.get(negative, 0.0) < 0.5:
+        return None
+    if entry["flagged_after"] <= entry["flagged_before"]:
+        return None
+    rising = max((n for n in prior if n != negative), key=lambda n: prior[n])
+    return (f"a mostly lawful market flagged more after adapting ({entry['flagged_before']} -> "
+            f"{entry['flagged_after']}); EM puts {rising} at {prior[rising]:.1%}: check "
+            "whether this market sells look-alikes before trusting its adapted flags")
 
 
 def _read_scores(files: list[Path], scores: list[str], by: str | None,
