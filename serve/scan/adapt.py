@@ -84,29 +84,8 @@ def adapt_scan(options: AdaptOptions) -> dict[str, Any]:
     scores = [f"score_{n}" for n in names]
 
     proba, groups = _read_scores(files, scores, options.by, info.version)
-    adapted = proba.copy()
-    changed = np.zeros(len(proba), dtype=bool)
-    summary_groups = {}
-    for group in sorted(set(groups.tolist())):
-        rows = np.flatnonzero(groups == group)
-        before = int((proba[rows].argmax(axis=1) != info.labels.index(info.labels.negative)).sum())
-        entry: dict[str, Any] = {"rows": len(rows), "flagged_before": before}
-        if len(rows) < options.min_rows:
-            entry.update(adapted=False, why=f"fewer than {options.min_rows} rows")
-        else:
-            result = adapt_priors(proba[rows], source)
-            adapted[rows] = result.proba
-            changed[rows] = True
-            entry.update(adapted=True, iterations=result.iterations,
-                         converged=result.converged,
-                         prior={n: round(float(p), 5) for n, p in zip(names, result.prior,
-                                                                      strict=True)})
-        negative = info.labels.index(info.labels.negative)
-        entry["flagged_after"] = int((adapted[rows].argmax(axis=1) != negative).sum())
-        warning = look_alike_warning(entry, info.labels.negative)
-        if warning:
-            entry["warning"] = warning
-        summary_groups[str(group)] = entry
+    adapted, changed, summary_groups = _adapt_groups(proba, groups, source, info.labels,
+                                                     options.min_rows)
 
     decisions, _ = decide(adapted, info.labels, thresholds, with_reasons=False)
     labels = np.asarray(names, dtype=object)[adapted.argmax(axis=1)]
@@ -118,6 +97,40 @@ def adapt_scan(options: AdaptOptions) -> dict[str, Any]:
                "groups": summary_groups}
     output.with_suffix(".adapt.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _adapt_groups(proba: np.ndarray, groups: np.ndarray, source: np.ndarray, labels: Any,
+                  min_rows: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Each group's rows adapted to its own estimated mix (groups under ``min_rows`` kept);
+    the scores, which rows changed, and a summary entry per group."""
+    names, negative = list(labels.names), labels.index(labels.negative)
+    adapted = proba.copy()
+    changed = np.zeros(len(proba), dtype=bool)
+    summary: dict[str, Any] = {}
+    keys, inverse = np.unique(groups.astype(str), return_inverse=True)
+    order = np.argsort(inverse, kind="stable")  # one sort, not one scan of all rows per group
+    ends = np.cumsum(np.bincount(inverse, minlength=len(keys)))
+    for key, stop, size in zip(keys, ends, np.bincount(inverse, minlength=len(keys)),
+                               strict=True):
+        rows = order[stop - size:stop]
+        entry: dict[str, Any] = {
+            "rows": int(size),
+            "flagged_before": int((proba[rows].argmax(axis=1) != negative).sum())}
+        if size < min_rows:
+            entry.update(adapted=False, why=f"fewer than {min_rows} rows")
+        else:
+            result = adapt_priors(proba[rows], source)
+            adapted[rows] = result.proba
+            changed[rows] = True
+            entry.update(adapted=True, iterations=result.iterations, converged=result.converged,
+                         prior={n: round(float(p), 5)
+                                for n, p in zip(names, result.prior, strict=True)})
+        entry["flagged_after"] = int((adapted[rows].argmax(axis=1) != negative).sum())
+        warning = look_alike_warning(entry, labels.negative)
+        if warning:
+            entry["warning"] = warning
+        summary[str(key)] = entry
+    return adapted, changed, summary
 
 
 def look_alike_warning(entry: dict[str, Any], negative: str) -> str | None:
