@@ -20,7 +20,7 @@ from model import registry
 from model.bundle import CARD_FILE, BundleError, finalise_bundle, verify_bundle
 from model.kinds import kind_class
 from model.labels import LabelSet
-from model.priors import PriorAdaptation, adapt_priors, prior_vector
+from model.priors import PriorAdaptation, adapt_priors, recorded_source_prior
 from model.text import DEFAULT_MAX_DESCRIPTION_CHARS, listing_text
 from model.thresholds import ClassThresholds, decide, parse_thresholds
 
@@ -221,12 +221,7 @@ class Classifier:
     @property
     def source_prior(self) -> np.ndarray:
         """The class mix the scores are calibrated to, in ``labels.names`` order."""
-        raw = self.config.get("source_prior")
-        if raw is None:
-            raise BundleError(
-                f"bundle {self.version} records no source prior (it predates label-shift "
-                "adaptation); retrain it to adapt its scores to a market's class mix")
-        return prior_vector(raw, self.labels.names)
+        return recorded_source_prior(self.config, self.labels.names)
 
     def adapt_priors(self, proba: np.ndarray) -> PriorAdaptation:
         """Scores of a batch from one market, corrected to that market's class mix as

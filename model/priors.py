@@ -26,8 +26,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from model.bundle import BundleError
+
 # how far a probability row may sum from 1 before the input is refused
 _ROW_SUM_TOLERANCE = 1e-3
+# a group (market) with fewer rows keeps its scores: too few to estimate a mix from
+MIN_GROUP_ROWS = 200
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,15 @@ class PriorAdaptation:
     prior: np.ndarray
     iterations: int
     converged: bool
+
+
+@dataclass(frozen=True)
+class GroupAdaptation:
+    """One group's rows (indices into the batch) and its adaptation; ``result`` is None
+    when the group was too small to adapt and kept its scores."""
+
+    rows: np.ndarray
+    result: PriorAdaptation | None
 
 
 def source_prior(proba: np.ndarray, names: Sequence[str]) -> dict[str, float]:
@@ -63,6 +76,16 @@ def prior_vector(prior: Mapping[str, float], names: Sequence[str]) -> np.ndarray
     if not np.all(np.isfinite(vector)) or np.any(vector <= 0):
         raise ValueError(f"a prior's values must be positive numbers, got {vector.tolist()}")
     return vector / vector.sum()
+
+
+def recorded_source_prior(config: Mapping, names: Sequence[str]) -> np.ndarray:
+    """The source prior a bundle's config records, as a vector in ``names`` order."""
+    raw = config.get("source_prior")
+    if raw is None:
+        raise BundleError(
+            f"bundle {config.get('version', '?')} records no source prior (it predates "
+            "label-shift adaptation); retrain it to adapt its scores to a market's class mix")
+    return prior_vector(raw, names)
 
 
 def adapt_priors(
@@ -99,6 +122,30 @@ def adapt_priors(
         if moved <= tol:
             return PriorAdaptation(_corrected(ratio_base, prior), prior, iteration, True)
     return PriorAdaptation(_corrected(ratio_base, prior), prior, max_iter, False)
+
+
+def adapt_groups(
+    proba: np.ndarray, groups: np.ndarray, source: np.ndarray, *,
+    min_rows: int = MIN_GROUP_ROWS,
+) -> tuple[np.ndarray, dict[str, GroupAdaptation]]:
+    """:func:`adapt_priors` applied to each group of rows (``groups`` names each row's
+    market) on its own; groups under ``min_rows`` keep their scores. Returns the whole
+    batch's scores and, by group name in sorted order, its rows and its adaptation."""
+    if min_rows < 1:
+        raise ValueError(f"min_rows must be at least 1, got {min_rows}")
+    proba = np.asarray(proba, dtype=np.float64)
+    keys, inverse = np.unique(np.asarray(groups).astype(str), return_inverse=True)
+    order = np.argsort(inverse, kind="stable")  # one sort, not one pass over all rows per group
+    sizes = np.bincount(inverse, minlength=len(keys))
+    adapted = proba.copy()
+    result: dict[str, GroupAdaptation] = {}
+    for key, stop, size in zip(keys, np.cumsum(sizes), sizes, strict=True):
+        rows = order[stop - size:stop]
+        fitted = adapt_priors(proba[rows], source) if size >= min_rows else None
+        if fitted is not None:
+            adapted[rows] = fitted.proba
+        result[str(key)] = GroupAdaptation(rows, fitted)
+    return adapted, result
 
 
 def _corrected(ratio_base: np.ndarray, prior: np.ndarray) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from model.priors import MIN_GROUP_ROWS
 from serve.scan.runner import DEFAULT_CHUNK_ROWS, DEFAULT_GROUP_BY, default_workers
 
 
@@ -75,9 +76,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="column naming each row's market or source (default: the whole "
                             "scan is one market)")
     _add_model_arguments(adapt, "the bundle that made the scan (default: the default bundle)")
-    adapt.add_argument("--min-rows", type=int, default=200,
+    adapt.add_argument("--min-rows", type=int, default=MIN_GROUP_ROWS,
                        help="groups with fewer rows keep their scores: too few to estimate a "
-                            "mix from (default 200)")
+                            "mix from (default %(default)s)")
     adapt.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT")
     adapt.set_defaults(handler=_adapt)
 

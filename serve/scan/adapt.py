@@ -23,8 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from model import Classifier
-from model.priors import adapt_priors, prior_vector
+from model import BundleError, Classifier
+from model.priors import MIN_GROUP_ROWS, adapt_groups, recorded_source_prior
 from model.thresholds import decide, parse_thresholds
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class AdaptOptions:
     model: str = "default"
     models_dir: str | None = None
     by: str | None = None  # column naming each row's market; None: the whole scan is one
-    min_rows: int = 200  # smaller groups keep their scores: too few rows to estimate a mix
+    min_rows: int = MIN_GROUP_ROWS  # smaller groups keep their scores
     overwrite: bool = False
 
 
@@ -76,10 +76,9 @@ def adapt_scan(options: AdaptOptions) -> dict[str, Any]:
     info = Classifier.inspect(options.model, options.models_dir)
     names = list(info.labels.names)
     try:
-        source = prior_vector(info.config.get("source_prior") or {}, names)
-    except ValueError as exc:
-        raise AdaptError(f"bundle {info.version} records no usable source prior ({exc}); "
-                         "retrain it to adapt scans") from exc
+        source = recorded_source_prior(info.config, names)
+    except (BundleError, ValueError) as exc:
+        raise AdaptError(f"bundle {info.version}: no usable source prior: {exc}") from exc
     thresholds = parse_thresholds(info.config.get("thresholds") or {}, info.labels)
     scores = [f"score_{n}" for n in names]
 
@@ -101,26 +100,20 @@ def adapt_scan(options: AdaptOptions) -> dict[str, Any]:
 
 def _adapt_groups(proba: np.ndarray, groups: np.ndarray, source: np.ndarray, labels: Any,
                   min_rows: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Each group's rows adapted to its own estimated mix (groups under ``min_rows`` kept);
-    the scores, which rows changed, and a summary entry per group."""
+    """Each group adapted on its own (:func:`model.priors.adapt_groups`); the scores, which
+    rows changed, and a summary entry per group."""
     names, negative = list(labels.names), labels.index(labels.negative)
-    adapted = proba.copy()
+    adapted, fitted = adapt_groups(proba, groups, source, min_rows=min_rows)
     changed = np.zeros(len(proba), dtype=bool)
     summary: dict[str, Any] = {}
-    keys, inverse = np.unique(groups.astype(str), return_inverse=True)
-    order = np.argsort(inverse, kind="stable")  # one sort, not one scan of all rows per group
-    ends = np.cumsum(np.bincount(inverse, minlength=len(keys)))
-    for key, stop, size in zip(keys, ends, np.bincount(inverse, minlength=len(keys)),
-                               strict=True):
-        rows = order[stop - size:stop]
+    for key, group in fitted.items():
+        rows, result = group.rows, group.result
         entry: dict[str, Any] = {
-            "rows": int(size),
+            "rows": len(rows),
             "flagged_before": int((proba[rows].argmax(axis=1) != negative).sum())}
-        if size < min_rows:
+        if result is None:
             entry.update(adapted=False, why=f"fewer than {min_rows} rows")
         else:
-            result = adapt_priors(proba[rows], source)
-            adapted[rows] = result.proba
             changed[rows] = True
             entry.update(adapted=True, iterations=result.iterations, converged=result.converged,
                          prior={n: round(float(p), 5)
@@ -129,7 +122,7 @@ def _adapt_groups(proba: np.ndarray, groups: np.ndarray, source: np.ndarray, lab
         warning = look_alike_warning(entry, labels.negative)
         if warning:
             entry["warning"] = warning
-        summary[str(key)] = entry
+        summary[key] = entry
     return adapted, changed, summary
 
 

@@ -16,16 +16,15 @@ import numpy as np
 import pandas as pd
 
 from model import BundleError, Classifier
-from model.priors import adapt_priors, prior_vector, source_prior
+from model.priors import MIN_GROUP_ROWS, adapt_groups, prior_vector, source_prior
 from training.suite.common import rounded
 from training.suite.crossmarket import market_score
 
 SPLITS = ("test", "oot", "cross_market")
-MIN_ROWS = 200  # as ``contraband adapt``: smaller markets keep their scores
 
 
 def label_shift(classifier: Classifier, frames: dict[str, pd.DataFrame],
-                min_rows: int = MIN_ROWS) -> dict[str, Any]:
+                min_rows: int = MIN_GROUP_ROWS) -> dict[str, Any]:
     """Macro-F1 and lawful false-positive rate before and after per-market adaptation."""
     labels = classifier.labels
     names = list(labels.names)
@@ -45,20 +44,19 @@ def label_shift(classifier: Classifier, frames: dict[str, pd.DataFrame],
         if frame is None or frame.empty:
             continue
         proba = classifier.predict_proba_texts(frame["text"].tolist())
-        adapted = proba.copy()
+        adapted, fitted = adapt_groups(proba, frame["market"].to_numpy(), source,
+                                       min_rows=min_rows)
         markets: dict[str, Any] = {}
-        for market, index in frame.groupby("market", sort=True).indices.items():
-            rows = frame.iloc[index]
-            entry: dict[str, Any] = {"rows": len(index),
-                                     "before": market_score(proba[index], rows, labels)}
-            if len(index) >= min_rows:
-                fitted = adapt_priors(proba[index], source)
-                adapted[index] = fitted.proba
-                entry["estimated_prior"] = {n: rounded(p)
-                                            for n, p in zip(names, fitted.prior, strict=True)}
+        for market, group in fitted.items():
+            rows = frame.iloc[group.rows]
+            entry: dict[str, Any] = {"rows": len(group.rows),
+                                     "before": market_score(proba[group.rows], rows, labels)}
+            if group.result is not None:
+                entry["estimated_prior"] = {n: rounded(p) for n, p in
+                                            zip(names, group.result.prior, strict=True)}
                 entry["true_prior"] = {n: rounded(np.mean(rows["label"] == n)) for n in names}
-            entry["after"] = market_score(adapted[index], rows, labels)
-            markets[str(market)] = entry
+            entry["after"] = market_score(adapted[group.rows], rows, labels)
+            markets[market] = entry
         result[split] = {"before": market_score(proba, frame, labels),
                          "after": market_score(adapted, frame, labels), "per_market": markets}
     return result
