@@ -19,6 +19,7 @@ from data.dedup import assign_groups, deduplicate
 from data.policy import LabelPolicy, load_policy
 from data.sources import UserTable, load_sources
 from data.split import SPLITS, shared_groups, split
+from data.supplements import finish_supplement, supplement_candidates, supplement_path
 from model.bundle import sha256_file, write_json_atomic
 from model.text import listing_text
 
@@ -31,33 +32,49 @@ def _uid(row: tuple) -> str:
     return hashlib.sha1("\x1f".join("" if v is None else v for v in row).encode()).hexdigest()[:16]
 
 
-def prepare(
-    raw: pd.DataFrame, policy: LabelPolicy
-) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-    """The pure part of the build: returns the splits and the bookkeeping for the card."""
-    dropped: dict[str, dict[str, int]] = {}
-    frame, dropped["clean"] = clean_text(raw)
-    frame, recovered = recover_vendors(frame)
-    frame, dropped["label policy"] = apply_policy(frame, policy)
+def _with_uids(frame: pd.DataFrame) -> pd.DataFrame:
+    """Give each row a content id and sort by it: the order every later step relies on."""
+    frame = frame.copy()
     frame["uid"] = [
         _uid(r) for r in frame[["source", "vendor", "title", "description", "category"]]
         .itertuples(index=False)
     ]
-    frame = frame.sort_values(["uid"], kind="stable").reset_index(drop=True)
+    return frame.sort_values(["uid"], kind="stable").reset_index(drop=True)
+
+
+def prepare(
+    raw: pd.DataFrame, policy: LabelPolicy
+) -> tuple[dict[str, pd.DataFrame], dict[str, Any], dict[str, pd.DataFrame]]:
+    """The pure part of the build: the splits, the bookkeeping for the card, and the
+    training-only supplements the policy declares (see :mod:`data.supplements`)."""
+    dropped: dict[str, dict[str, int]] = {}
+    frame, dropped["clean"] = clean_text(raw)
+    frame, recovered = recover_vendors(frame)
+    candidates = {s.name: supplement_candidates(frame, policy, s) for s in policy.supplements}
+    frame, dropped["label policy"] = apply_policy(frame, policy)
+    frame = _with_uids(frame)
     frame, dropped["de-duplication"] = deduplicate(frame)
     frame["group"] = assign_groups(frame)
     frame["text"] = [
         listing_text(t, d) for t, d in zip(frame["title"], frame["description"], strict=True)
     ]
     splits = {name: rows[OUTPUT_COLUMNS] for name, rows in split(frame, policy.splits).items()}
+    supplements, supplement_info = {}, {}
+    for name, (rows, text_dropped) in candidates.items():
+        supplements[name], finish_dropped = finish_supplement(
+            _with_uids(rows), splits, OUTPUT_COLUMNS)
+        supplement_info[name] = {"rows": len(supplements[name]),
+                                 "label": policy.supplement(name).rule.label,
+                                 "dropped": {**text_dropped, **finish_dropped}}
     bookkeeping = {
         "rows_read": len(raw),
         "rows_kept": len(frame),
         "dropped": dropped,
         "vendors_recovered": recovered,
         "shared_groups": len(shared_groups(splits)),
+        "supplements": supplement_info,
     }
-    return splits, bookkeeping
+    return splits, bookkeeping, supplements
 
 
 def _write_split(frame: pd.DataFrame, path: Path) -> None:
@@ -80,7 +97,7 @@ def build(
     policy = load_policy(policy_path)
     raw, read_per_source = load_sources(Path(data_dir), list(user_tables))
     log.info("read %d rows from %d sources", len(raw), len(read_per_source))
-    splits, bookkeeping = prepare(raw, policy)
+    splits, bookkeeping, supplements = prepare(raw, policy)
 
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -89,6 +106,10 @@ def build(
         for split_name in SPLITS:
             _write_split(splits[split_name], tmp / f"{split_name}.parquet")
         files = {f"{s}.parquet": sha256_file(tmp / f"{s}.parquet") for s in SPLITS}
+        for name, rows in supplements.items():
+            path = supplement_path(tmp, name)
+            _write_split(rows, path)
+            bookkeeping["supplements"][name]["sha256"] = sha256_file(path)
         fingerprint = hashlib.sha256(
             "".join(f"{k}:{v}\n" for k, v in sorted(files.items())).encode()
         ).hexdigest()

@@ -72,4 +72,20 @@ Rows read: {info['rows_read']}. Rows kept: {info['rows_kept']}.
 {dropped}
 
 Vendors recovered by joining titles within a market: {info['vendors_recovered']}.
-"""
+{_supplements_section(info.get("supplements", {}))}"""
+
+
+def _supplements_section(supplements: dict[str, Any]) -> str:
+    """Training-only rows the policy declares: what each holds and what its cleaning left out."""
+    if not supplements:
+        return ""
+    lines = ["", "## Training-only supplements", "",
+             "Rows the label rules exclude that a training run may add with "
+             "`contraband train --supplement NAME`. They are in no split above, and no vendor "
+             "or near-duplicate cluster of theirs is in validation, test or `cross_market`.", "",
+             "| supplement | label | rows | left out: reason (rows) |", "|---|---|---|---|"]
+    for name, supplement in supplements.items():
+        reasons = "; ".join(f"{reason} ({n})" for reason, n in supplement["dropped"].items() if n)
+        lines.append(f"| `{name}` | {supplement['label']} | {supplement['rows']} | "
+                     f"{reasons or 'none'} |")
+    return "\n".join(lines) + "\n"

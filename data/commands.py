@@ -75,6 +75,12 @@ def _build(args: argparse.Namespace) -> int:
         for reason, n in reasons.items():
             if n:
                 print(f"  dropped at {step}: {n:7d}  {reason}")
+    for name, supplement in info.get("supplements", {}).items():
+        print(f"supplement {name}: {supplement['rows']} training-only {supplement['label']} rows "
+              f"(use with `contraband train --supplement {name}`)")
+        for reason, n in supplement["dropped"].items():
+            if n:
+                print(f"  left out: {n:7d}  {reason}")
     print(f"fingerprint {info['fingerprint']}")
     return 0
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,8 @@ from model.labels import LabelSet
 EXCLUDE = "exclude"
 DEFAULT_POLICY = Path(__file__).parent / "policy" / "default.toml"
 _RULE_FIELDS = {"sources", "markets", "kinds", "categories", "label", "note"}
+_SUPPLEMENT_FIELDS = _RULE_FIELDS | {"unless_categories", "unless_text"}
+_SUPPLEMENT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,34 @@ def _any_match(value: str | None, patterns: tuple[str, ...]) -> bool:
 
 
 @dataclass(frozen=True)
+class Supplement:
+    """Training-only rows: ones the rules exclude that a training run may opt into.
+
+    LABELS.md allows, for example, a "darknet benign" option built from Agora's electronics,
+    jewellery and e-book categories, "cleaned". Those rows never enter validation, test or
+    the cross-market sets (their figures stay comparable with and without the option); they
+    are written beside the splits by ``contraband data build`` and added to training by
+    ``contraband train --supplement NAME``. A candidate row is dropped when its category
+    matches ``unless_categories`` or its title or description matches a regular expression
+    of ``unless_text`` (case-insensitive): the cleaning is data, not code.
+    """
+
+    name: str
+    rule: Rule
+    unless_categories: tuple[str, ...] = ()
+    unless_text: re.Pattern[str] | None = None
+
+    def candidate(self, source: str, market: str, kind: str, category: str | None) -> bool:
+        """Whether a row's origin makes it a candidate (before the text is checked)."""
+        if not self.rule.matches(source, market, kind, category):
+            return False
+        return not (self.unless_categories and _any_match(category, self.unless_categories))
+
+    def rejects_text(self, text: str) -> bool:
+        return self.unless_text is not None and self.unless_text.search(text) is not None
+
+
+@dataclass(frozen=True)
 class SplitSettings:
     out_of_time_markets: tuple[str, ...] = ()
     held_out_sources: tuple[str, ...] = ()
@@ -62,6 +93,14 @@ class LabelPolicy:
     splits: SplitSettings
     sha256: str
     path: str = field(default="")
+    supplements: tuple[Supplement, ...] = ()
+
+    def supplement(self, name: str) -> Supplement:
+        for supplement in self.supplements:
+            if supplement.name == name:
+                return supplement
+        known = ", ".join(s.name for s in self.supplements) or "none"
+        raise KeyError(f"label policy {self.name!r} has no supplement {name!r} (it has: {known})")
 
     def label_for(
         self, source: str, market: str, kind: str, category: str | None
@@ -99,6 +138,9 @@ def load_policy(path: str | Path | None = None) -> LabelPolicy:
     for name in ("validation_fraction", "test_fraction"):
         if not 0 < getattr(splits, name) < 0.5:
             raise ValueError(f"label policy {path}: [splits] {name} must be in (0, 0.5)")
+    supplements = raw.get("supplements", {})
+    if not isinstance(supplements, dict):
+        raise ValueError(f"label policy {path}: [supplements.NAME] must be tables")
     return LabelPolicy(
         name=str(head.get("name", path.stem)),
         labels=labels,
@@ -106,11 +148,44 @@ def load_policy(path: str | Path | None = None) -> LabelPolicy:
         splits=splits,
         sha256=hashlib.sha256(raw_bytes).hexdigest(),
         path=str(path),
+        supplements=tuple(_parse_supplement(n, r, labels, path) for n, r in supplements.items()),
     )
 
 
-def _parse_rule(index: int, raw: dict[str, Any], labels: LabelSet, path: Path) -> Rule:
-    where = f"label policy {path}, rule #{index + 1}"
+def _parse_supplement(name: str, raw: Any, labels: LabelSet, path: Path) -> Supplement:
+    where = f"label policy {path}, [supplements.{name}]"
+    if not _SUPPLEMENT_NAME.match(name):
+        raise ValueError(f"{where}: a supplement name is lower-case letters, digits and '-'")
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where} must be a table")
+    unknown = set(raw) - _SUPPLEMENT_FIELDS
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}")
+    if raw.get("label") not in labels.names:
+        raise ValueError(f"{where}: label {raw.get('label')!r} is not a class {list(labels.names)}")
+    rule_fields = {k: v for k, v in raw.items() if k in _RULE_FIELDS}
+    rule = _parse_rule(-1, rule_fields, labels, path, where=where)
+    unless_categories = _string_list(raw.get("unless_categories", []), where, "unless_categories")
+    patterns = _string_list(raw.get("unless_text", []), where, "unless_text")
+    try:
+        unless_text = re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+    except re.error as exc:
+        raise ValueError(f"{where}: unless_text has an invalid regular expression: {exc}") from exc
+    return Supplement(name=name, rule=rule, unless_categories=unless_categories,
+                      unless_text=unless_text if patterns else None)
+
+
+def _string_list(value: Any, where: str, key: str) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, list) or not all(
+        isinstance(v, str) for v in value
+    ):
+        raise ValueError(f"{where}: {key} must be a list of strings")
+    return tuple(value)
+
+
+def _parse_rule(index: int, raw: dict[str, Any], labels: LabelSet, path: Path,
+                where: str | None = None) -> Rule:
+    where = where or f"label policy {path}, rule #{index + 1}"
     unknown = set(raw) - _RULE_FIELDS
     if unknown:
         raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}")
@@ -118,10 +193,6 @@ def _parse_rule(index: int, raw: dict[str, Any], labels: LabelSet, path: Path) -
     if label != EXCLUDE and label not in labels.names:
         raise ValueError(f"{where}: label {label!r} is neither a class {list(labels.names)} "
                          f"nor {EXCLUDE!r}")
-    values = {}
-    for key in ("sources", "markets", "kinds", "categories"):
-        value = raw.get(key, [])
-        if isinstance(value, str) or not all(isinstance(v, str) for v in value):
-            raise ValueError(f"{where}: {key} must be a list of strings")
-        values[key] = tuple(value)
+    values = {key: _string_list(raw.get(key, []), where, key)
+              for key in ("sources", "markets", "kinds", "categories")}
     return Rule(index=index, label=label, **values)

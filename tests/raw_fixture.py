@@ -10,6 +10,9 @@ CATEGORY = {"drugs": "Drugs/Other", "weapons": "Weapons/Lethal firearms",
             "counterfeit": "Counterfeits/Watches", "stolen_data": "Data/Accounts"}
 
 
+COLUMNS = ["source", "market", "kind", "date", "vendor", "title", "description", "category"]
+
+
 def raw_frame() -> pd.DataFrame:
     rows = []
     for label, titles in LISTINGS.items():
@@ -38,7 +41,29 @@ def raw_frame() -> pd.DataFrame:
         # empty title after cleaning
         ("shop-a", "shop", "surface", None, None, "\u200b ", None, "home"),
     ]
-    columns = ["source", "market", "kind", "date", "vendor", "title", "description", "category"]
-    frame = pd.DataFrame(rows, columns=columns).astype(object)
+    frame = pd.DataFrame(rows, columns=COLUMNS).astype(object)
     frame["label"] = None
+    return frame.where(frame.notna(), None)
+
+
+def with_supplement_candidates(raw: pd.DataFrame, eval_title: str) -> pd.DataFrame:
+    """The fixture plus Agora rows of the supplement's categories; one, without a vendor,
+    falls in the near-duplicate cluster of the evaluation listing ``eval_title``."""
+    rows = [
+        ("agora-test", "agora", "darkweb", "2014-01-01", "gadgets", "iPhone 6 64gb gold", None,
+         "Electronics"),
+        ("agora-test", "agora", "darkweb", "2014-01-01", "gadgets", "Kindle Fire HDX 8.9",
+         "brand new, sealed", "Electronics"),
+        ("agora-test", "agora", "darkweb", "2014-01-01", "gadgets", "iPhone 6  64GB gold", None,
+         "Electronics"),  # exact duplicate of the first
+        ("agora-test", "agora", "darkweb", "2014-01-01", "bling", "Rolex Datejust replica", None,
+         "Jewelry"),  # a replica: cleaned away
+        ("agora-test", "agora", "darkweb", "2014-01-01", None, f"{eval_title} spare edition",
+         None, "Electronics"),  # its cluster is in an evaluation split
+        ("agora-test", "agora", "darkweb", "2014-01-01", "gadgets", "Marijuana Grow Basics", None,
+         "Info/eBooks/Other"),  # a drug guide: cleaned away
+    ]
+    extra = pd.DataFrame(rows, columns=COLUMNS).astype(object)
+    extra["label"] = None
+    frame = pd.concat([raw, extra], ignore_index=True).astype(object)
     return frame.where(frame.notna(), None)

@@ -38,7 +38,7 @@ def test_deduplicate_drops_exact_and_near_and_conflicts():
 
 def test_prepare_reports_every_dropped_row():
     raw = raw_frame()
-    splits, book = prepare(raw, POLICY)
+    splits, book, _ = prepare(raw, POLICY)
     kept = sum(len(splits[s]) for s in ("train", "validation", "test", "oot")) + len(
         splits["cross_market"]) - len(splits["oot"])
     dropped = sum(n for reasons in book["dropped"].values() for n in reasons.values())
@@ -51,7 +51,7 @@ def test_prepare_reports_every_dropped_row():
 
 
 def test_no_vendor_or_cluster_in_two_splits_and_oot_held_out():
-    splits, _ = prepare(raw_frame(), POLICY)
+    splits, _, _ = prepare(raw_frame(), POLICY)
     assert shared_groups(splits) == set()
     vendors = {s: set(splits[s]["vendor"].dropna()) for s in ("train", "validation", "test")}
     assert not vendors["train"] & vendors["test"]

@@ -6,7 +6,7 @@ import pytest
 
 from data.build import build
 from model import Classifier, registry
-from tests.raw_fixture import raw_frame
+from tests.raw_fixture import raw_frame, with_supplement_candidates
 from training.baseline import BaselineOptions, cap_per_class, train_baseline
 from training.evaluate import evaluate_bundle
 
@@ -15,7 +15,9 @@ from training.evaluate import evaluate_bundle
 def dataset(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("fixture-data")
     (root / "tables").mkdir()
-    raw_frame().drop(columns=["label"]).to_parquet(root / "tables" / "fixture.parquet")
+    raw = raw_frame()
+    with_supplement_candidates(raw, "Apple iPhone 12 phone case").drop(
+        columns=["label"]).to_parquet(root / "tables" / "fixture.parquet")
     build(root / "tables", root / "dataset")
     return root / "dataset"
 
@@ -39,7 +41,8 @@ def test_train_saves_a_described_default_bundle(dataset: Path, tmp_path: Path):
     assert "## Class mix the scores are calibrated to" in card
     assert abs(sum(config["source_prior"].values()) - 1) < 1e-6
     # a second run does not steal the default; it mines hard negatives, and says so
-    mined = BaselineOptions(calibration_folds=2, n_features=2**16, hard_negative_weight=1.0)
+    mined = BaselineOptions(calibration_folds=2, n_features=2**16, hard_negative_weight=1.0,
+                            supplements=("darknet-benign",))
     second = train_baseline(dataset, tmp_path / "models", mined, name="second")
     assert registry.default_name(tmp_path / "models") == path.name
     assert second.name == "second"
@@ -48,6 +51,12 @@ def test_train_saves_a_described_default_bundle(dataset: Path, tmp_path: Path):
     training = Classifier.load(second).config["training"]
     assert training["options"]["hard_negative_weight"] == 1.0
     assert training["hard_negatives"] == Classifier.load(second).model.hard_negatives_ >= 0
+    supplement = Classifier.load(second).config["dataset"]["supplements"]["darknet-benign"]
+    assert supplement == {"rows": 2, "sha256": info["supplements"]["darknet-benign"]["sha256"]}
+    assert config["dataset"]["supplements"] == {}
+    with pytest.raises(ValueError, match="has no supplement 'nope'"):  # before training
+        train_baseline(dataset, tmp_path / "models",
+                       BaselineOptions(calibration_folds=2, supplements=("nope",)), name="third")
 
 
 def test_extra_training_rows_with_unknown_label_are_refused(dataset: Path, tmp_path: Path):

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from data.dataset import labels_of, load_splits, read_info
+from data.supplements import load_supplement
 from model import Classifier, registry
 from model.baseline import TfidfLinearModel
 from model.labels import LabelSet
@@ -45,6 +46,7 @@ class BaselineOptions:
     block_floor: float = 0.5
     review_floor: float = 0.2
     seed: int = 0
+    supplements: tuple[str, ...] = ()  # training-only rows built with the dataset, by name
 
     def __post_init__(self) -> None:
         # checked here too, so a bad value fails before minutes of data loading
@@ -144,6 +146,10 @@ def train_baseline(
         text=prepared_texts(splits["train"], options.max_description_chars))
     if options.max_per_class:
         train = cap_per_class(train, options.max_per_class, options.seed)
+    supplement_rows = {name: load_supplement(dataset, name) for name in options.supplements}
+    for rows in supplement_rows.values():
+        train = pd.concat([train, rows[["label", "group"]].assign(
+            text=prepared_texts(rows, options.max_description_chars))], ignore_index=True)
     extra_rows = read_extra_training(list(extra), labels, options.max_description_chars)
     if len(extra_rows):
         train = pd.concat([train, extra_rows], ignore_index=True)
@@ -155,7 +161,8 @@ def train_baseline(
     restyled = register_copies(train, label=labels.negative, fraction=options.register,
                                seed=options.seed)
     train = pd.concat([train, augmented, restyled], ignore_index=True)
-    log.info("training baseline on %d rows (%d extra, %d augmented, %d restyled)", len(train),
+    log.info("training baseline on %d rows (%d from supplements, %d extra, %d augmented, "
+             "%d restyled)", len(train), sum(map(len, supplement_rows.values())),
              len(extra_rows), len(augmented), len(restyled))
     started = time.perf_counter()
     model = TfidfLinearModel(
@@ -188,6 +195,8 @@ def train_baseline(
         created_at=created.isoformat(),
         dataset={"name": info["name"], "path": str(dataset), "fingerprint": info["fingerprint"],
                  "train_rows": len(train), "extra_rows": len(extra_rows),
+                 "supplements": {name: {"rows": len(rows), "sha256": info["supplements"][name]
+                                        .get("sha256")} for name, rows in supplement_rows.items()},
                  "augmented_rows": len(augmented), "restyled_rows": len(restyled)},
         policy=info["policy"],
         metrics=results,

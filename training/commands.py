@@ -31,6 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--extra-train", action="append", default=[], metavar="FILE",
                        help="extra labelled rows (title, description, label), e.g. the output "
                             "of `contraband feedback export`; repeatable")
+    train.add_argument("--supplement", action="append", default=[], metavar="NAME",
+                       help="baseline: add the dataset's training-only supplement NAME, "
+                            "declared in the label policy (e.g. darknet-benign: cleaned lawful "
+                            "Agora listings); repeatable")
     default = train.add_mutually_exclusive_group()
     default.add_argument("--set-default", dest="make_default", action="store_true",
                          default=None, help="make the new bundle the default")
@@ -142,7 +146,8 @@ def _train(args: argparse.Namespace) -> int:
                                   **unset_means_default,
                                   calibration_folds=args.calibration_folds,
                                   block_precision=args.block_precision,
-                                  review_recall=args.review_recall)
+                                  review_recall=args.review_recall,
+                                  supplements=tuple(args.supplement))
         path = train_baseline(dataset, args.models_dir, options, extra=extra, name=args.name,
                               make_default=args.make_default)
     else:
@@ -171,6 +176,8 @@ def _train_transformer_or_cascade(
 
     if extra:
         raise ValueError("--extra-train is supported for the baseline only")
+    if args.supplement:
+        raise ValueError("--supplement is supported for the baseline only")
     root = registry.models_dir(args.models_dir)
     registry.require_new_name(args.name, root)
     if args.model == "transformer":

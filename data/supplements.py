@@ -1,0 +1,82 @@
+"""Training-only supplements: rows the label rules exclude that a training run may opt into.
+
+A supplement (declared in the policy file as ``[supplements.NAME]``) is built next to the
+splits by ``contraband data build`` and never changes them: its rows are cleaned like the
+rest, de-duplicated, kept apart from every evaluation set (no shared vendor or cluster, no
+near-identical title) and written to ``supplement-NAME.parquet``. Training adds them only
+when asked (``contraband train --supplement NAME``), so the evaluation figures of runs with
+and without it are measured on the same rows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from data.dedup import assign_groups, deduplicate, near_key
+from data.policy import EXCLUDE, LabelPolicy, Supplement
+from data.split import TRAIN
+from model.text import listing_text
+
+SUPPLEMENT_PREFIX = "supplement-"
+
+
+def supplement_path(dataset: str | Path, name: str) -> Path:
+    return Path(dataset) / f"{SUPPLEMENT_PREFIX}{name}.parquet"
+
+
+def supplement_candidates(
+    frame: pd.DataFrame, policy: LabelPolicy, supplement: Supplement
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Rows the rules exclude whose origin the supplement names, minus its text exclusions."""
+    keep, rejected = [], 0
+    for source, market, kind, category, title, description in frame[
+        ["source", "market", "kind", "category", "title", "description"]
+    ].itertuples(index=False):
+        wanted = (policy.label_for(source, market, kind, category)[0] == EXCLUDE
+                  and supplement.candidate(source, market, kind, category))
+        if wanted and supplement.rejects_text(f"{title}\n{description or ''}"):
+            rejected += 1
+            wanted = False
+        keep.append(wanted)
+    rows = frame.loc[keep].copy()
+    rows["label"] = supplement.rule.label
+    return rows.reset_index(drop=True), {"text matches an unless_text pattern": rejected}
+
+
+def finish_supplement(
+    rows: pd.DataFrame, splits: dict[str, pd.DataFrame], columns: list[str]
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """De-duplicate the candidates and keep only rows that cannot leak into evaluation.
+
+    ``rows`` must carry ``uid`` and be sorted by it (as the build sorts the main frame).
+    """
+    rows, dropped = deduplicate(rows)
+    evaluation = pd.concat([f for name, f in splits.items() if name != TRAIN])
+    every_title = {near_key(t) for f in splits.values() for t in f["title"]}
+    near_dataset = rows["title"].map(near_key).isin(every_title)
+    dropped["near-identical to a title in the dataset"] = int(near_dataset.sum())
+    rows = rows.loc[~near_dataset].reset_index(drop=True)
+    rows["group"] = assign_groups(rows)
+    in_evaluation = rows["group"].isin(set(evaluation["group"]))
+    dropped["vendor or cluster found in an evaluation split"] = int(in_evaluation.sum())
+    rows = rows.loc[~in_evaluation].reset_index(drop=True)
+    rows["text"] = [listing_text(t, d) for t, d in
+                    zip(rows["title"], rows["description"], strict=True)]
+    return rows[columns], dropped
+
+
+def load_supplement(dataset: str | Path, name: str) -> pd.DataFrame:
+    """A built supplement's rows; a clear error when the dataset was built without it."""
+    from data.dataset import read_info
+
+    built = read_info(dataset).get("supplements", {})
+    path = supplement_path(dataset, name)
+    if name not in built or not path.is_file():
+        known = ", ".join(sorted(built)) or "none"
+        raise ValueError(
+            f"dataset {Path(dataset)} has no supplement {name!r} (it has: {known}); declare "
+            f"[supplements.{name}] in the label policy and rebuild with `contraband data build`"
+        )
+    return pd.read_parquet(path)
