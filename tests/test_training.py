@@ -54,6 +54,8 @@ def test_train_saves_a_described_default_bundle(dataset: Path, tmp_path: Path):
     supplement = Classifier.load(second).config["dataset"]["supplements"]["darknet-benign"]
     assert supplement == {"rows": 2, "sha256": info["supplements"]["darknet-benign"]["sha256"]}
     assert config["dataset"]["supplements"] == {}
+    assert "`darknet-benign` (2 rows)" in (second / "README.md").read_text()
+    assert "supplements" not in card
     with pytest.raises(ValueError, match="has no supplement 'nope'"):  # before training
         train_baseline(dataset, tmp_path / "models",
                        BaselineOptions(calibration_folds=2, supplements=("nope",)), name="third")

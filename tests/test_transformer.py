@@ -458,10 +458,13 @@ def test_supplement_rows_join_the_training_texts(tiny, tmp_path, monkeypatch):
         return real_encode(tokenizer, texts, *args, **kwargs)
 
     monkeypatch.setattr(pipeline, "encode", recording_encode)
-    train_transformer(copy, tmp_path / "models",
-                      tiny_options(base, tmp_path / "w", max_steps=1, eval_steps=1,
-                                   fine_tune_only=True, supplements=["lawful"]))
+    bundle = train_transformer(copy, tmp_path / "models",
+                               tiny_options(base, tmp_path / "w", supplements=["lawful"]))
     assert {"Kindle Fire HDX 8.9 sealed", "Weight Training For Dummies"} <= set(seen[0])
+    config = json.loads((bundle / "config.json").read_text())
+    assert config["dataset"]["supplements"] == {"lawful": {"rows": 2, "sha256": "x"}}
+    assert config["training"]["options"]["supplements"] == ["lawful"]
+    assert "`lawful` (2 rows)" in (bundle / "README.md").read_text()
     with pytest.raises(ValueError, match="has no supplement 'nope'"):  # before any training
         train_transformer(copy, tmp_path / "models",
                           tiny_options(base, tmp_path / "w2", supplements=["nope"]))

@@ -24,6 +24,15 @@ def _source_prior_section(config: dict[str, Any], labels: LabelSet) -> str:
             f"{source_prior_text(prior, labels.names)}\n\n")
 
 
+def supplements_text(supplements: dict[str, Any]) -> str:
+    """A sentence naming the training-only supplements a bundle was trained with, if any."""
+    if not supplements:
+        return ""
+    named = ", ".join(f"`{name}` ({s['rows']} rows)" for name, s in supplements.items())
+    return (f"Training also used the label policy's training-only supplements {named}: rows "
+            "the rules exclude, added on purpose (see the dataset card).\n")
+
+
 def render_model_card(config: dict[str, Any], labels: LabelSet, description: str) -> str:
     metrics = config.get("metrics", {})
     thresholds = config.get("thresholds", {})
@@ -51,7 +60,7 @@ label policy `{config.get('policy', {}).get('name', '?')}` (sha256
 `{str(config.get('policy', {}).get('sha256', '?'))[:16]}…`). Real listings from 2014–2020
 darknet markets and from ordinary shops; splits grouped by vendor; the 2020 markets (`oot`)
 and held-out shops (`cross_market`) never enter training. Training rows: {data.get('train_rows')}.
-
+{supplements_text(data.get("supplements") or {})}
 ## Thresholds
 
 Block at precision ≥ {config.get('threshold_targets', {}).get('block_precision')} on

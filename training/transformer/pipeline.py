@@ -27,7 +27,7 @@ from model.text import DEFAULT_MAX_DESCRIPTION_CHARS, listing_text
 from model.thresholds import choose_thresholds
 from model.transformer import OnnxTransformerModel
 from training.augment import augment_training_rows
-from training.card import source_prior_text
+from training.card import source_prior_text, supplements_text
 from training.register import register_copies
 from training.transformer.card import render_card
 from training.transformer.export import check_agreement, export_int8, label_agreement
@@ -279,7 +279,9 @@ def train_transformer(
             f"{options.description_dropout:.0%} of training listings with a description shown "
             "by title alone (against the shops-have-descriptions confound)",
             f"sample: {len(sample)} listings, at most {options.cap_per_class} per illicit class "
-            f"and {options.negative_cap} benign, spread evenly over sources",
+            f"and {options.negative_cap} benign, spread evenly over sources"
+            + (f"; {supplements_text(dataset['supplements']).strip()}"
+               if supplements else ""),
             f"imbalance: {training['imbalance']}; the logits then offset per class "
             f"({', '.join(f'{k} {v:+.2f}' for k, v in training['class_bias'].items())}) to undo "
             "the sample's class prior, fitted on validation (training.transformer.prior)",
