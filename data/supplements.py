@@ -38,10 +38,11 @@ def supplement_candidates(
                 and supplement.candidate(source, market, kind, category))
 
     keep, rejected = [], 0
-    for source, market, kind, category, title, description in frame[
-        ["source", "market", "kind", "category", "title", "description"]
+    for source, market, kind, category, title, description, given in frame[
+        ["source", "market", "kind", "category", "title", "description", "label"]
     ].itertuples(index=False):
-        wanted = wanted_origin(source, market, kind, category)
+        # a row that carries its own label (a user's table) is the dataset's, never a candidate
+        wanted = given is None and wanted_origin(source, market, kind, category)
         if wanted and supplement.rejects_text(f"{title}\n{description or ''}"):
             rejected += 1
             wanted = False

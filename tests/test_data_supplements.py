@@ -7,7 +7,7 @@ import pytest
 
 from data.build import build, prepare
 from data.policy import load_policy
-from data.supplements import load_supplement, supplement_path
+from data.supplements import load_supplement, supplement_candidates, supplement_path
 from tests.raw_fixture import raw_frame, with_supplement_candidates
 
 POLICY = load_policy()
@@ -92,3 +92,13 @@ def test_build_writes_the_supplement_and_keeps_the_fingerprint(tmp_path: Path):
     assert "## Training-only supplements" in card and "| `darknet-benign` | benign | 2 |" in card
     with pytest.raises(ValueError, match=r"has no supplement 'nope'.*rebuild"):
         load_supplement(tmp_path / "with", "nope")
+
+
+def test_a_row_with_its_own_label_is_never_a_supplement_candidate():
+    frame = pd.DataFrame({
+        "source": ["mine", "mine"], "market": ["agora", "agora"], "kind": ["darkweb"] * 2,
+        "category": ["Electronics", "Electronics"], "title": ["iPad Air 64GB", "iPad mini"],
+        "description": [None, None], "label": [None, "benign"],
+    }).astype(object)
+    rows, _ = supplement_candidates(frame.where(frame.notna(), None), POLICY, DARKNET_BENIGN)
+    assert rows["title"].tolist() == ["iPad Air 64GB"]
