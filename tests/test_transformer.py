@@ -385,11 +385,10 @@ def test_cascade_routing_budget_from_the_command_line(tiny, tiny_classifier, tmp
     assert config["routed_validation"] == 0
 
 
-def test_augment_adds_obfuscated_copies_to_the_training_texts(tiny, tmp_path, monkeypatch):
-    """--augment gives the transformer the baseline's obfuscated copies (default: none)."""
-    from training.transformer import pipeline, train_transformer
+def record_encoded_texts(monkeypatch) -> list[list[str]]:
+    """Patch the pipeline's tokenising step to record each list of texts it encodes."""
+    from training.transformer import pipeline
 
-    base, dataset, _, _ = tiny
     seen: list[list[str]] = []
     real_encode = pipeline.encode
 
@@ -398,6 +397,15 @@ def test_augment_adds_obfuscated_copies_to_the_training_texts(tiny, tmp_path, mo
         return real_encode(tokenizer, texts, *args, **kwargs)
 
     monkeypatch.setattr(pipeline, "encode", recording_encode)
+    return seen
+
+
+def test_augment_adds_obfuscated_copies_to_the_training_texts(tiny, tmp_path, monkeypatch):
+    """--augment gives the transformer the baseline's obfuscated copies (default: none)."""
+    from training.transformer import train_transformer
+
+    base, dataset, _, _ = tiny
+    seen = record_encoded_texts(monkeypatch)
     for augment in (0.0, 1.0):
         train_transformer(dataset, tmp_path / "models",
                           tiny_options(base, tmp_path / f"w{augment}", max_steps=1, eval_steps=1,
@@ -436,7 +444,7 @@ def test_supplement_rows_join_the_training_texts(tiny, tmp_path, monkeypatch):
     """--supplement adds the dataset's training-only rows whole, after the class caps."""
     import shutil
 
-    from training.transformer import pipeline, train_transformer
+    from training.transformer import train_transformer
 
     base, dataset, _, _ = tiny
     copy = tmp_path / "dataset"
@@ -450,14 +458,7 @@ def test_supplement_rows_join_the_training_texts(tiny, tmp_path, monkeypatch):
     info["supplements"] = {"lawful": {"rows": 2, "label": "benign", "sha256": "x",
                                       "dropped": {}}}
     (copy / "dataset_info.json").write_text(json.dumps(info))
-    seen: list[list[str]] = []
-    real_encode = pipeline.encode
-
-    def recording_encode(tokenizer, texts, *args, **kwargs):
-        seen.append(list(texts))
-        return real_encode(tokenizer, texts, *args, **kwargs)
-
-    monkeypatch.setattr(pipeline, "encode", recording_encode)
+    seen = record_encoded_texts(monkeypatch)
     bundle = train_transformer(copy, tmp_path / "models",
                                tiny_options(base, tmp_path / "w", supplements=["lawful"]))
     assert {"Kindle Fire HDX 8.9 sealed", "Weight Training For Dummies"} <= set(seen[0])
