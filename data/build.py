@@ -19,7 +19,12 @@ from data.dedup import assign_groups, deduplicate
 from data.policy import LabelPolicy, load_policy
 from data.sources import UserTable, load_sources
 from data.split import SPLITS, shared_groups, split
-from data.supplements import finish_supplement, supplement_candidates, supplement_path
+from data.supplements import (
+    evaluation_guards,
+    finish_supplement,
+    supplement_candidates,
+    supplement_path,
+)
 from model.bundle import sha256_file, write_json_atomic
 from model.text import listing_text
 
@@ -42,6 +47,15 @@ def _with_uids(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(["uid"], kind="stable").reset_index(drop=True)
 
 
+def _with_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add the model input (``title | description prefix``) the splits carry as ``text``."""
+    frame = frame.copy()
+    frame["text"] = [
+        listing_text(t, d) for t, d in zip(frame["title"], frame["description"], strict=True)
+    ]
+    return frame
+
+
 def prepare(
     raw: pd.DataFrame, policy: LabelPolicy
 ) -> tuple[dict[str, pd.DataFrame], dict[str, Any], dict[str, pd.DataFrame]]:
@@ -55,14 +69,13 @@ def prepare(
     frame = _with_uids(frame)
     frame, dropped["de-duplication"] = deduplicate(frame)
     frame["group"] = assign_groups(frame)
-    frame["text"] = [
-        listing_text(t, d) for t, d in zip(frame["title"], frame["description"], strict=True)
-    ]
+    frame = _with_text(frame)
     splits = {name: rows[OUTPUT_COLUMNS] for name, rows in split(frame, policy.splits).items()}
     supplements, supplement_info = {}, {}
+    guards = evaluation_guards(splits) if candidates else (set(), set())
     for name, (rows, text_dropped) in candidates.items():
-        supplements[name], finish_dropped = finish_supplement(
-            _with_uids(rows), splits, OUTPUT_COLUMNS)
+        rows, finish_dropped = finish_supplement(_with_uids(rows), *guards)
+        supplements[name] = _with_text(rows)[OUTPUT_COLUMNS]
         supplement_info[name] = {"rows": len(supplements[name]),
                                  "label": policy.supplement(name).rule.label,
                                  "dropped": {**text_dropped, **finish_dropped}}

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from data.dedup import assign_groups, deduplicate, near_key
 from data.policy import EXCLUDE, LabelPolicy, Supplement
 from data.split import TRAIN
-from model.text import listing_text
 
 SUPPLEMENT_PREFIX = "supplement-"
 
@@ -52,26 +52,30 @@ def supplement_candidates(
     return rows.reset_index(drop=True), {"text matches an unless_text pattern": rejected}
 
 
+def evaluation_guards(splits: dict[str, pd.DataFrame]) -> tuple[set[str], set[str]]:
+    """What a supplement row must not share with the dataset, computed once per build:
+    the near-duplicate keys of every title, and the groups of the evaluation splits."""
+    titles = {near_key(t) for f in splits.values() for t in f["title"]}
+    groups = {g for name, f in splits.items() if name != TRAIN for g in f["group"]}
+    return titles, groups
+
+
 def finish_supplement(
-    rows: pd.DataFrame, splits: dict[str, pd.DataFrame], columns: list[str]
+    rows: pd.DataFrame, dataset_titles: set[str], evaluation_groups: set[str]
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """De-duplicate the candidates and keep only rows that cannot leak into evaluation.
 
-    ``rows`` must carry ``uid`` and be sorted by it (as the build sorts the main frame).
+    ``rows`` must carry ``uid`` and be sorted by it (as the build sorts the main frame);
+    the two sets come from :func:`evaluation_guards`.
     """
     rows, dropped = deduplicate(rows)
-    evaluation = pd.concat([f for name, f in splits.items() if name != TRAIN])
-    every_title = {near_key(t) for f in splits.values() for t in f["title"]}
-    near_dataset = rows["title"].map(near_key).isin(every_title)
+    near_dataset = rows["title"].map(near_key).isin(dataset_titles)
     dropped["near-identical to a title in the dataset"] = int(near_dataset.sum())
     rows = rows.loc[~near_dataset].reset_index(drop=True)
     rows["group"] = assign_groups(rows)
-    in_evaluation = rows["group"].isin(set(evaluation["group"]))
+    in_evaluation = rows["group"].isin(evaluation_groups)
     dropped["vendor or cluster found in an evaluation split"] = int(in_evaluation.sum())
-    rows = rows.loc[~in_evaluation].reset_index(drop=True)
-    rows["text"] = [listing_text(t, d) for t, d in
-                    zip(rows["title"], rows["description"], strict=True)]
-    return rows[columns], dropped
+    return rows.loc[~in_evaluation].reset_index(drop=True), dropped
 
 
 def load_supplement(dataset: str | Path, name: str) -> pd.DataFrame:
@@ -87,3 +91,16 @@ def load_supplement(dataset: str | Path, name: str) -> pd.DataFrame:
             f"[supplements.{name}] in the label policy and rebuild with `contraband data build`"
         )
     return pd.read_parquet(path)
+
+
+def load_supplements(
+    dataset: str | Path, names: tuple[str, ...] | list[str], info: dict[str, Any]
+) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, Any]]]:
+    """The named supplements' rows, and what a bundle records of each (rows, sha256).
+
+    ``info`` is the dataset's ``dataset_info.json``, which the trainers have already read.
+    """
+    rows = {name: load_supplement(dataset, name) for name in names}
+    provenance = {name: {"rows": len(r), "sha256": info["supplements"][name].get("sha256")}
+                  for name, r in rows.items()}
+    return rows, provenance

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from data.dataset import labels_of, load_splits, read_info
-from data.supplements import load_supplement
+from data.supplements import load_supplements
 from model import Classifier, registry
 from model.baseline import TfidfLinearModel
 from model.labels import LabelSet
@@ -146,7 +146,8 @@ def train_baseline(
         text=prepared_texts(splits["train"], options.max_description_chars))
     if options.max_per_class:
         train = cap_per_class(train, options.max_per_class, options.seed)
-    supplement_rows = {name: load_supplement(dataset, name) for name in options.supplements}
+    supplement_rows, supplement_provenance = load_supplements(dataset, options.supplements,
+                                                              info)
     for rows in supplement_rows.values():
         train = pd.concat([train, rows[["label", "group"]].assign(
             text=prepared_texts(rows, options.max_description_chars))], ignore_index=True)
@@ -195,8 +196,7 @@ def train_baseline(
         created_at=created.isoformat(),
         dataset={"name": info["name"], "path": str(dataset), "fingerprint": info["fingerprint"],
                  "train_rows": len(train), "extra_rows": len(extra_rows),
-                 "supplements": {name: {"rows": len(rows), "sha256": info["supplements"][name]
-                                        .get("sha256")} for name, rows in supplement_rows.items()},
+                 "supplements": supplement_provenance,
                  "augmented_rows": len(augmented), "restyled_rows": len(restyled)},
         policy=info["policy"],
         metrics=results,

