@@ -19,7 +19,7 @@ from model.labels import LabelSet
 EXCLUDE = "exclude"
 DEFAULT_POLICY = Path(__file__).parent / "policy" / "default.toml"
 _RULE_FIELDS = {"sources", "markets", "kinds", "categories", "label", "note"}
-_SUPPLEMENT_FIELDS = _RULE_FIELDS | {"unless_categories", "unless_text"}
+_SUPPLEMENT_FIELDS = _RULE_FIELDS | {"unless_categories", "unless_text", "when_text"}
 _SUPPLEMENT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
@@ -58,13 +58,18 @@ class Supplement:
     are written beside the splits by ``contraband data build`` and added to training by
     ``contraband train --supplement NAME``. A candidate row is dropped when its category
     matches ``unless_categories`` or its title or description matches a regular expression
-    of ``unless_text`` (case-insensitive): the cleaning is data, not code.
+    of ``unless_text`` (case-insensitive): the cleaning is data, not code. A supplement that
+    mines a mixed category for one class (Agora's ``Services/Money`` mixes stolen cards with
+    cash-out schemes) also names ``when_text``: a row is kept only if its *title* matches one
+    of those. The title, not the description, because it states what is offered; a
+    description mentions accounts, cards and data in passing.
     """
 
     name: str
     rule: Rule
     unless_categories: tuple[str, ...] = ()
     unless_text: re.Pattern[str] | None = None
+    when_text: re.Pattern[str] | None = None
 
     def candidate(self, source: str, market: str, kind: str, category: str | None) -> bool:
         """Whether a row's origin makes it a candidate (before the text is checked)."""
@@ -74,6 +79,10 @@ class Supplement:
 
     def rejects_text(self, text: str) -> bool:
         return self.unless_text is not None and self.unless_text.search(text) is not None
+
+    def misses_title(self, title: str) -> bool:
+        """Whether the supplement names ``when_text`` and the title matches none of it."""
+        return self.when_text is not None and self.when_text.search(title) is None
 
 
 @dataclass(frozen=True)
@@ -166,13 +175,20 @@ def _parse_supplement(name: str, raw: Any, labels: LabelSet, path: Path) -> Supp
     rule_fields = {k: v for k, v in raw.items() if k in _RULE_FIELDS}
     rule = _parse_rule(-1, rule_fields, labels, path, where=where)
     unless_categories = _string_list(raw.get("unless_categories", []), where, "unless_categories")
-    patterns = _string_list(raw.get("unless_text", []), where, "unless_text")
-    try:
-        unless_text = re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
-    except re.error as exc:
-        raise ValueError(f"{where}: unless_text has an invalid regular expression: {exc}") from exc
     return Supplement(name=name, rule=rule, unless_categories=unless_categories,
-                      unless_text=unless_text if patterns else None)
+                      unless_text=_any_pattern(raw, "unless_text", where),
+                      when_text=_any_pattern(raw, "when_text", where))
+
+
+def _any_pattern(raw: dict[str, Any], key: str, where: str) -> re.Pattern[str] | None:
+    """One case-insensitive pattern matching any of the list ``raw[key]``; None if empty."""
+    patterns = _string_list(raw.get(key, []), where, key)
+    if not patterns:
+        return None
+    try:
+        return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+    except re.error as exc:
+        raise ValueError(f"{where}: {key} has an invalid regular expression: {exc}") from exc
 
 
 def _string_list(value: Any, where: str, key: str) -> tuple[str, ...]:

@@ -37,19 +37,25 @@ def supplement_candidates(
         return (policy.label_for(source, market, kind, category)[0] == EXCLUDE
                 and supplement.candidate(source, market, kind, category))
 
-    keep, rejected = [], 0
+    keep, missed, rejected = [], 0, 0
     for source, market, kind, category, title, description, given in frame[
         ["source", "market", "kind", "category", "title", "description", "label"]
     ].itertuples(index=False):
         # a row that carries its own label (a user's table) is the dataset's, never a candidate
         wanted = given is None and wanted_origin(source, market, kind, category)
-        if wanted and supplement.rejects_text(f"{title}\n{description or ''}"):
+        if wanted and supplement.misses_title(title):
+            missed += 1
+            wanted = False
+        elif wanted and supplement.rejects_text(f"{title}\n{description or ''}"):
             rejected += 1
             wanted = False
         keep.append(wanted)
     rows = frame.loc[keep].copy()
     rows["label"] = supplement.rule.label
-    return rows.reset_index(drop=True), {"text matches an unless_text pattern": rejected}
+    dropped = {"text matches an unless_text pattern": rejected}
+    if supplement.when_text is not None:
+        dropped = {"title matches no when_text pattern": missed, **dropped}
+    return rows.reset_index(drop=True), dropped
 
 
 def evaluation_guards(splits: dict[str, pd.DataFrame]) -> tuple[set[str], set[str]]:
