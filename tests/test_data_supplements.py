@@ -102,3 +102,62 @@ def test_a_row_with_its_own_label_is_never_a_supplement_candidate():
     }).astype(object)
     rows, _ = supplement_candidates(frame.where(frame.notna(), None), POLICY, DARKNET_BENIGN)
     assert rows["title"].tolist() == ["iPad Air 64GB"]
+
+
+STOLEN_DATA = POLICY.supplement("darknet-stolen-data")
+LAWFUL_GOODS = POLICY.supplement("darknet-lawful-goods")
+
+
+@pytest.mark.parametrize(
+    ("title", "kept"),
+    [("10 x Verified Hacked PayPal Accounts", True), ("5 UK FULL CVV VISA/MASTERCARD/AMEX", True),
+     ("1 US Visa Gold/Platinum dump", True), ("Netflix - Lifetime account for only 3$ !", True),
+     # no stolen-data offer in the title
+     ("Western Union transfer service", False), ("Bitcoin mixing", False),
+     # guides, tools and look-alikes that only mention one
+     ("How to cash out CVV", False), ("Account Creator Extreme 4.2", False),
+     ("James Bond credit card 5pc lock pick set", False)],
+)
+def test_darknet_stolen_data_keeps_titles_that_offer_data(title, kept):
+    assert STOLEN_DATA.candidate("agora-titles-2014-2015", "agora", "darkweb", "Services/Money")
+    assert (not STOLEN_DATA.misses_title(title) and not STOLEN_DATA.rejects_text(title)) is kept
+
+
+def test_when_text_reads_the_title_and_counts_what_it_leaves_out():
+    frame = pd.DataFrame({
+        "source": ["agora-titles-2014-2015"] * 3, "market": ["agora"] * 3,
+        "kind": ["darkweb"] * 3, "category": ["Services/Money"] * 3,
+        "title": ["UK CC with VBV", "Cash-out service", "How to use a CC"],
+        # a description that mentions cards does not make a service stolen data
+        "description": [None, "we cash out your cc and dumps", None], "label": [None] * 3,
+    }).astype(object)
+    rows, dropped = supplement_candidates(frame, POLICY, STOLEN_DATA)
+    assert rows["title"].tolist() == ["UK CC with VBV"]
+    assert set(rows["label"]) == {"stolen_data"}
+    assert dropped == {"title matches no when_text pattern": 1,
+                       "text matches an unless_text pattern": 1}
+    # a supplement without when_text reports no such count
+    assert "title matches no when_text pattern" not in supplement_candidates(
+        frame, POLICY, DARKNET_BENIGN)[1]
+
+
+@pytest.mark.parametrize(
+    ("category", "title", "kept"),
+    [("Drug paraphernalia/Grinders", "Aluminium 4 Parts Grinder - RED (UK Stock)", True),
+     ("Tobacco/Smoked", "Marlboro Gold (10 packs x 20 cigarettes) EU Stock", True),
+     ("Drug paraphernalia/Pipes", "Glass pipe + 1g OG Kush", False),
+     ("Drug paraphernalia/Scales", "RC Starter Kit - Milligram Scale and One Chemical Sample",
+      False),
+     ("Drugs/Cannabis/Weed", "Silver Metal Grinder", False)],
+)
+def test_darknet_lawful_goods_leaves_out_rows_naming_a_drug(category, title, kept):
+    candidate = LAWFUL_GOODS.candidate("agora-titles-2014-2015", "agora", "darkweb", category)
+    assert (candidate and not LAWFUL_GOODS.rejects_text(title)) is kept
+
+
+def test_when_text_mistakes_name_the_table(tmp_path: Path):
+    path = tmp_path / "p.toml"
+    path.write_text('[policy]\nclasses = ["benign", "drugs"]\n[[rules]]\nkinds = ["surface"]\n'
+                    'label = "benign"\n[supplements.x]\nlabel = "drugs"\nwhen_text = ["[a"]\n')
+    with pytest.raises(ValueError, match=r"\[supplements.x\]: when_text has an invalid"):
+        load_policy(path)
