@@ -78,6 +78,7 @@ def prepare(
         supplements[name] = _with_text(rows)[OUTPUT_COLUMNS]
         supplement_info[name] = {"rows": len(supplements[name]),
                                  "label": policy.supplement(name).rule.label,
+                                 "by_default": policy.supplement(name).by_default,
                                  "dropped": {**text_dropped, **finish_dropped}}
     bookkeeping = {
         "rows_read": len(raw),

@@ -80,12 +80,15 @@ def _supplements_section(supplements: dict[str, Any]) -> str:
     if not supplements:
         return ""
     lines = ["", "## Training-only supplements", "",
-             "Rows the label rules exclude that a training run may add with "
-             "`contraband train --supplement NAME`. They are in no split above, and no vendor "
-             "or near-duplicate cluster of theirs is in validation, test or `cross_market`.", "",
-             "| supplement | label | rows | left out: reason (rows) |", "|---|---|---|---|"]
+             "Rows the label rules exclude that training adds: those the policy marks "
+             "`by_default` whenever `contraband train` is not told otherwise, the others with "
+             "`--supplement NAME`. They are in no split above, and no vendor or near-duplicate "
+             "cluster of theirs is in validation, test or `cross_market`.", "",
+             "| supplement | label | rows | by default | left out: reason (rows) |",
+             "|---|---|---|---|---|"]
     for name, supplement in supplements.items():
         reasons = "; ".join(f"{reason} ({n})" for reason, n in supplement["dropped"].items() if n)
+        by_default = "yes" if supplement.get("by_default") else "no"
         lines.append(f"| `{name}` | {supplement['label']} | {supplement['rows']} | "
-                     f"{reasons or 'none'} |")
+                     f"{by_default} | {reasons or 'none'} |")
     return "\n".join(lines) + "\n"

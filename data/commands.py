@@ -76,8 +76,10 @@ def _build(args: argparse.Namespace) -> int:
             if n:
                 print(f"  dropped at {step}: {n:7d}  {reason}")
     for name, supplement in info.get("supplements", {}).items():
+        use = ("trained on by default" if supplement.get("by_default")
+               else f"use with `contraband train --supplement {name}`")
         print(f"supplement {name}: {supplement['rows']} training-only {supplement['label']} rows "
-              f"(use with `contraband train --supplement {name}`)")
+              f"({use})")
         for reason, n in supplement["dropped"].items():
             if n:
                 print(f"  left out: {n:7d}  {reason}")

@@ -19,7 +19,7 @@ from model.labels import LabelSet
 EXCLUDE = "exclude"
 DEFAULT_POLICY = Path(__file__).parent / "policy" / "default.toml"
 _RULE_FIELDS = {"sources", "markets", "kinds", "categories", "label", "note"}
-_SUPPLEMENT_FIELDS = _RULE_FIELDS | {"unless_categories", "unless_text", "when_text"}
+_SUPPLEMENT_FIELDS = _RULE_FIELDS | {"unless_categories", "unless_text", "when_text", "by_default"}
 _SUPPLEMENT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
@@ -63,6 +63,10 @@ class Supplement:
     cash-out schemes) also names ``when_text``: a row is kept only if its *title* matches one
     of those. The title, not the description, because it states what is offered; a
     description mentions accounts, cards and data in passing.
+
+    ``by_default = true`` makes the supplement part of every training run that does not
+    name its supplements (``contraband train`` without ``--supplement``); the policy, not
+    the code, decides what the default model learns from.
     """
 
     name: str
@@ -70,6 +74,7 @@ class Supplement:
     unless_categories: tuple[str, ...] = ()
     unless_text: re.Pattern[str] | None = None
     when_text: re.Pattern[str] | None = None
+    by_default: bool = False
 
     def candidate(self, source: str, market: str, kind: str, category: str | None) -> bool:
         """Whether a row's origin makes it a candidate (before the text is checked)."""
@@ -175,9 +180,12 @@ def _parse_supplement(name: str, raw: Any, labels: LabelSet, path: Path) -> Supp
     rule_fields = {k: v for k, v in raw.items() if k in _RULE_FIELDS}
     rule = _parse_rule(-1, rule_fields, labels, path, where=where)
     unless_categories = _string_list(raw.get("unless_categories", []), where, "unless_categories")
+    by_default = raw.get("by_default", False)
+    if not isinstance(by_default, bool):
+        raise ValueError(f"{where}: by_default must be true or false")
     return Supplement(name=name, rule=rule, unless_categories=unless_categories,
                       unless_text=_any_pattern(raw, "unless_text", where),
-                      when_text=_any_pattern(raw, "when_text", where))
+                      when_text=_any_pattern(raw, "when_text", where), by_default=by_default)
 
 
 def _any_pattern(raw: dict[str, Any], key: str, where: str) -> re.Pattern[str] | None:

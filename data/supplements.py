@@ -3,9 +3,11 @@
 A supplement (declared in the policy file as ``[supplements.NAME]``) is built next to the
 splits by ``contraband data build`` and never changes them: its rows are cleaned like the
 rest, de-duplicated, kept apart from every evaluation set (no shared vendor or cluster, no
-near-identical title) and written to ``supplement-NAME.parquet``. Training adds them only
-when asked (``contraband train --supplement NAME``), so the evaluation figures of runs with
-and without it are measured on the same rows.
+near-identical title) and written to ``supplement-NAME.parquet``. Training adds those the
+policy marks ``by_default`` unless told otherwise, and others when asked (``contraband
+train --supplement NAME``, ``--no-supplements`` for none); the splits are the same either
+way, so the evaluation figures of runs with and without a supplement are measured on the
+same rows.
 """
 
 from __future__ import annotations
@@ -97,6 +99,20 @@ def load_supplement(dataset: str | Path, name: str) -> pd.DataFrame:
             f"[supplements.{name}] in the label policy and rebuild with `contraband data build`"
         )
     return pd.read_parquet(path)
+
+
+def chosen_supplements(
+    names: tuple[str, ...] | list[str] | None, info: dict[str, Any]
+) -> tuple[str, ...]:
+    """The supplements a training run uses: ``names``, or when None the dataset's defaults.
+
+    The defaults are those the label policy marks ``by_default``; a dataset built before
+    that field existed has none.
+    """
+    if names is not None:
+        return tuple(names)
+    return tuple(name for name, built in info.get("supplements", {}).items()
+                 if built.get("by_default"))
 
 
 def load_supplements(

@@ -27,3 +27,24 @@ def test_missing_bundle_is_a_clear_error(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CONTRABAND_MODELS", str(tmp_path))
     assert main(["evaluate", "nope", "--dataset", str(tmp_path)]) == 2
     assert "no bundle called 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [([], None), (["--no-supplements"], ()),
+     (["--supplement", "darknet-benign", "--supplement", "licensed-pharmacy"],
+      ("darknet-benign", "licensed-pharmacy"))],
+)
+def test_train_supplement_options(flags, expected):
+    from training.supplement_options import supplements_from_args
+
+    assert supplements_from_args(build_parser().parse_args(["train", *flags])) == expected
+
+
+def test_train_supplement_options_conflict_and_a_cascade_refuses_them(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--supplement", "x", "--no-supplements"])
+    assert "not allowed with argument" in capsys.readouterr().err
+    code = main(["train", "--model", "cascade", "--no-supplements", "--dataset", str(tmp_path)])
+    assert code == 2
+    assert "a cascade combines bundles already trained" in capsys.readouterr().err

@@ -7,7 +7,12 @@ import pytest
 
 from data.build import build, prepare
 from data.policy import load_policy
-from data.supplements import load_supplement, supplement_candidates, supplement_path
+from data.supplements import (
+    chosen_supplements,
+    load_supplement,
+    supplement_candidates,
+    supplement_path,
+)
 from tests.raw_fixture import raw_frame, with_supplement_candidates
 
 POLICY = load_policy()
@@ -86,10 +91,12 @@ def test_build_writes_the_supplement_and_keeps_the_fingerprint(tmp_path: Path):
     info = build(tables, tmp_path / "with")
     assert info["fingerprint"] == plain["fingerprint"]  # the splits did not move
     assert info["supplements"]["darknet-benign"]["rows"] == 2
+    assert info["supplements"]["darknet-benign"]["by_default"] is True
+    assert info["supplements"]["licensed-pharmacy"]["by_default"] is False
     assert supplement_path(tmp_path / "with", "darknet-benign").is_file()
     assert len(load_supplement(tmp_path / "with", "darknet-benign")) == 2
     card = (tmp_path / "with" / "README.md").read_text()
-    assert "## Training-only supplements" in card and "| `darknet-benign` | benign | 2 |" in card
+    assert "## Training-only supplements" in card and "| `darknet-benign` | benign | 2 | yes |" in card
     with pytest.raises(ValueError, match=r"has no supplement 'nope'.*rebuild"):
         load_supplement(tmp_path / "with", "nope")
 
@@ -160,4 +167,23 @@ def test_when_text_mistakes_name_the_table(tmp_path: Path):
     path.write_text('[policy]\nclasses = ["benign", "drugs"]\n[[rules]]\nkinds = ["surface"]\n'
                     'label = "benign"\n[supplements.x]\nlabel = "drugs"\nwhen_text = ["[a"]\n')
     with pytest.raises(ValueError, match=r"\[supplements.x\]: when_text has an invalid"):
+        load_policy(path)
+
+
+def test_training_uses_the_policy_defaults_unless_told_otherwise():
+    info = {"supplements": {"a": {"by_default": True}, "b": {"by_default": False},
+                            "c": {"by_default": True}, "old": {}}}
+    assert chosen_supplements(None, info) == ("a", "c")
+    assert chosen_supplements((), info) == ()
+    assert chosen_supplements(["b"], info) == ("b",)
+    assert chosen_supplements(None, {}) == ()  # a dataset built before supplements existed
+    assert [s.name for s in POLICY.supplements if s.by_default] == [
+        "darknet-benign", "darknet-lawful-goods", "darknet-stolen-data"]
+
+
+def test_by_default_must_be_a_boolean(tmp_path: Path):
+    path = tmp_path / "p.toml"
+    path.write_text('[policy]\nclasses = ["benign", "drugs"]\n[[rules]]\nkinds = ["surface"]\n'
+                    'label = "benign"\n[supplements.x]\nlabel = "benign"\nby_default = "yes"\n')
+    with pytest.raises(ValueError, match=r"\[supplements.x\]: by_default must be true or false"):
         load_policy(path)

@@ -40,9 +40,10 @@ def test_train_saves_a_described_default_bundle(dataset: Path, tmp_path: Path):
     assert "## Intended use" in card and "## Limitations" in card
     assert "## Class mix the scores are calibrated to" in card
     assert abs(sum(config["source_prior"].values()) - 1) < 1e-6
-    # a second run does not steal the default; it mines hard negatives, and says so
+    # a second run does not steal the default; it mines hard negatives, and says so; it is
+    # told to train without the policy's default supplements
     mined = BaselineOptions(calibration_folds=2, n_features=2**16, hard_negative_weight=1.0,
-                            supplements=("darknet-benign",))
+                            supplements=())
     second = train_baseline(dataset, tmp_path / "models", mined, name="second")
     assert registry.default_name(tmp_path / "models") == path.name
     assert second.name == "second"
@@ -51,11 +52,15 @@ def test_train_saves_a_described_default_bundle(dataset: Path, tmp_path: Path):
     training = Classifier.load(second).config["training"]
     assert training["options"]["hard_negative_weight"] == 1.0
     assert training["hard_negatives"] == Classifier.load(second).model.hard_negatives_ >= 0
-    supplement = Classifier.load(second).config["dataset"]["supplements"]["darknet-benign"]
+    # the first run, told nothing, trained on the supplements the policy marks by_default
+    defaults = ["darknet-benign", "darknet-lawful-goods", "darknet-stolen-data"]
+    assert config["training"]["options"]["supplements"] == defaults
+    assert sorted(config["dataset"]["supplements"]) == defaults
+    supplement = config["dataset"]["supplements"]["darknet-benign"]
     assert supplement == {"rows": 2, "sha256": info["supplements"]["darknet-benign"]["sha256"]}
-    assert config["dataset"]["supplements"] == {}
-    assert "`darknet-benign` (2 rows)" in (second / "README.md").read_text()
-    assert "supplements" not in card
+    assert "`darknet-benign` (2 rows)" in card
+    assert Classifier.load(second).config["dataset"]["supplements"] == {}
+    assert "supplements" not in (second / "README.md").read_text()
     with pytest.raises(ValueError, match="has no supplement 'nope'"):  # before training
         train_baseline(dataset, tmp_path / "models",
                        BaselineOptions(calibration_folds=2, supplements=("nope",)), name="third")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from data.dataset import labels_of, load_splits, read_info
-from data.supplements import load_supplements
+from data.supplements import chosen_supplements, load_supplements
 from model import Classifier, registry
 from model.baseline import TfidfLinearModel
 from model.labels import LabelSet
@@ -46,7 +46,8 @@ class BaselineOptions:
     block_floor: float = 0.5
     review_floor: float = 0.2
     seed: int = 0
-    supplements: tuple[str, ...] = ()  # training-only rows built with the dataset, by name
+    # training-only rows built with the dataset, by name; None: the policy's defaults
+    supplements: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         # checked here too, so a bad value fails before minutes of data loading
@@ -140,6 +141,7 @@ def train_baseline(
     options = options or BaselineOptions()
     registry.require_new_name(name, models_root)
     info = read_info(dataset)
+    options = replace(options, supplements=chosen_supplements(options.supplements, info))
     labels = labels_of(dataset)
     splits = load_splits(dataset, ["train", *EVAL_SPLITS])
     train = splits["train"][["label", "group"]].assign(

@@ -6,6 +6,8 @@ import argparse
 import importlib.util
 from pathlib import Path
 
+from training.supplement_options import add_supplement_arguments, supplements_from_args
+
 MODEL_KINDS = ["baseline", "transformer", "cascade"]
 
 
@@ -31,10 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--extra-train", action="append", default=[], metavar="FILE",
                        help="extra labelled rows (title, description, label), e.g. the output "
                             "of `contraband feedback export`; repeatable")
-    train.add_argument("--supplement", action="append", default=[], metavar="NAME",
-                       help="add the dataset's training-only supplement NAME, "
-                            "declared in the label policy (e.g. darknet-benign: cleaned lawful "
-                            "Agora listings); repeatable")
+    add_supplement_arguments(train)
     default = train.add_mutually_exclusive_group()
     default.add_argument("--set-default", dest="make_default", action="store_true",
                          default=None, help="make the new bundle the default")
@@ -147,7 +146,7 @@ def _train(args: argparse.Namespace) -> int:
                                   calibration_folds=args.calibration_folds,
                                   block_precision=args.block_precision,
                                   review_recall=args.review_recall,
-                                  supplements=tuple(args.supplement))
+                                  supplements=supplements_from_args(args))
         path = train_baseline(dataset, args.models_dir, options, extra=extra, name=args.name,
                               make_default=args.make_default)
     else:
@@ -176,9 +175,9 @@ def _train_transformer_or_cascade(
 
     if extra:
         raise ValueError("--extra-train is supported for the baseline only")
-    if args.supplement and args.model == "cascade":
-        raise ValueError("--supplement applies to training a baseline or a transformer; a "
-                         "cascade combines bundles already trained")
+    if supplements_from_args(args) is not None and args.model == "cascade":
+        raise ValueError("--supplement and --no-supplements apply to training a baseline or a "
+                         "transformer; a cascade combines bundles already trained")
     root = registry.models_dir(args.models_dir)
     registry.require_new_name(args.name, root)
     if args.model == "transformer":

@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from training.supplement_options import supplements_from_args
+
 DEVICES = ("auto", "cpu", "cuda")
 INPUTS = ("text", "title")
 
@@ -56,7 +58,8 @@ class TransformerOptions:
     review_recall: float = 0.95
     evaluate_splits: tuple[str, ...] = ("test", "oot", "cross_market")
     progress: bool = True
-    supplements: tuple[str, ...] = ()  # the dataset's training-only rows to add, by name
+    # the dataset's training-only rows to add, by name; None: the policy's defaults
+    supplements: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
@@ -95,7 +98,8 @@ class TransformerOptions:
         if self.patience < 1:
             raise ValueError(f"patience must be at least 1, got {self.patience}")
         self.evaluate_splits = tuple(self.evaluate_splits)
-        self.supplements = tuple(self.supplements)
+        if self.supplements is not None:
+            self.supplements = tuple(self.supplements)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -198,5 +202,5 @@ def options_from_args(args: argparse.Namespace) -> TransformerOptions:
         if key in values:
             values[key] = str(values[key])
     values["progress"] = not getattr(args, "no_progress", False)
-    values["supplements"] = tuple(getattr(args, "supplement", None) or ())
+    values["supplements"] = supplements_from_args(args)
     return TransformerOptions(**values)

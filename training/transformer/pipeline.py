@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 import os
 import platform
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from data.dataset import labels_of, load_splits, read_info
-from data.supplements import load_supplements
+from data.supplements import chosen_supplements, load_supplements
 from model.bundle import package_versions
 from model.classifier import Classifier
 from model.labels import LabelSet
@@ -165,6 +166,8 @@ def train_transformer(
     labels, info, frames = read_dataset(
         dataset_dir, ["train", "validation", *options.evaluate_splits]
     )
+    # resolved first: the resume signature and the bundle record the names, not "defaults"
+    options = replace(options, supplements=chosen_supplements(options.supplements, info))
     supplements, supplement_provenance = load_supplements(dataset_dir, options.supplements, info)
     base = options.base or default_base()
     work_dir = Path(options.work_dir or DEFAULT_WORK_DIR)
