@@ -96,7 +96,8 @@ def test_build_writes_the_supplement_and_keeps_the_fingerprint(tmp_path: Path):
     assert supplement_path(tmp_path / "with", "darknet-benign").is_file()
     assert len(load_supplement(tmp_path / "with", "darknet-benign")) == 2
     card = (tmp_path / "with" / "README.md").read_text()
-    assert "## Training-only supplements" in card and "| `darknet-benign` | benign | 2 | yes |" in card
+    assert "## Training-only supplements" in card
+    assert "| `darknet-benign` | benign | 2 | yes |" in card
     with pytest.raises(ValueError, match=r"has no supplement 'nope'.*rebuild"):
         load_supplement(tmp_path / "with", "nope")
 

@@ -164,3 +164,27 @@ def test_cap_per_class_keeps_small_classes_whole():
     frame = pd.DataFrame({"label": ["a"] * 10 + ["b"] * 3})
     capped = cap_per_class(frame, 5, seed=0)
     assert capped["label"].value_counts().to_dict() == {"a": 5, "b": 3}
+
+
+def test_leave_one_market_out_samples_the_bundles_supplements_too(tmp_path: Path):
+    import json
+    from types import SimpleNamespace
+
+    from data.supplements import supplement_path
+    from training.suite.runner import retrain_pool
+
+    rows = tiny_rows()
+    train = rows[rows["market"] != "shopc"].reset_index(drop=True)
+    extra = train[train["market"] == "alpha"].head(3).assign(
+        label="benign", uid=["s1", "s2", "s3"])
+    extra.to_parquet(supplement_path(tmp_path, "lawful"))
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"supplements": {"lawful": {}}}))
+    bundle = SimpleNamespace(config={"dataset": {"supplements": {"lawful": {"rows": 3}}}})
+    pool = retrain_pool(bundle, tmp_path, train)
+    assert len(pool) == len(train) + 3 and {"s1", "s2", "s3"} <= set(pool["uid"])
+    plain = SimpleNamespace(config={"dataset": {"supplements": {}}})
+    assert retrain_pool(plain, tmp_path, train) is train
+    # the supplement rows are alpha's: the fold without alpha trains without them too
+    frames = {"train": pool, "test": rows[rows["market"].isin(["alpha", "beta"])]}
+    folds = crossmarket.leave_one_market_out(pool, frames, LABEL_SET, TINY)["folds"]
+    assert set(folds) == {"alpha", "beta"}

@@ -50,7 +50,8 @@ def crossmarket(r: dict[str, Any]) -> tuple[str, Figures]:
                   f"{c['calibration_folds']} calibration folds, 2^{c['hash_bits']} hashed "
                   "features per block, trained without the market; the reference is the "
                   "same configuration trained with every market. Markets outside the "
-                  f"training split are unseen by both. {lomo['seconds']} s.</p>",
+                  f"training split are unseen by both. {_pool_text(lomo)}"
+                  f"{lomo['seconds']} s.</p>",
                   table(["market", "kind", "in training split", "rows",
                          "macro-F1 reference", "macro-F1 left out", "drop (points)"],
                         [[m, f["kind"], f["in_training_split"], f["left_out"]["rows"],
@@ -206,3 +207,13 @@ RENDERERS = {
     "label_shift": ("Label shift: scores adapted to each market's class mix", label_shift),
     "explanations": ("Explanations", explanations),
 }
+
+
+def _pool_text(lomo: dict[str, Any]) -> str:
+    """What the folds sampled from: the train split, plus the bundle's supplements if any."""
+    names = lomo.get("supplements") or []
+    if not names:
+        return "The folds sample the train split. "
+    return ("The folds sample the train split and the supplements the bundle was trained on ("
+            + ", ".join(html.escape(n) for n in names) + "). ")
+

@@ -23,7 +23,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from data.dataset import load_splits, read_info
+from data.supplements import load_supplement
 from model import Classifier
 from model.bundle import write_json_atomic
 from training.metrics import to_ids
@@ -44,6 +47,25 @@ log = logging.getLogger(__name__)
 SECTIONS = ("crossmarket", "transfer", "ablation", "robustness", "hard_negatives",
             "calibration", "label_shift", "explanations")
 SPLITS = ["train", "validation", "test", "oot", "cross_market"]
+
+
+def bundle_supplements(classifier: Classifier) -> list[str]:
+    """The training-only supplements the bundle was trained on, by name."""
+    return list(classifier.config.get("dataset", {}).get("supplements") or {})
+
+
+def retrain_pool(classifier: Classifier, dataset: Path, train: pd.DataFrame) -> pd.DataFrame:
+    """The train split plus the supplements the bundle was trained on.
+
+    Leave-one-market-out retrains the bundle's recipe per fold, so its folds sample from the
+    same rows the bundle learnt from (per-class caps keep each source's share); a fold that
+    leaves a market out drops that market's supplement rows with the rest of it.
+    """
+    names = bundle_supplements(classifier)
+    if not names:
+        return train
+    rows = [load_supplement(dataset, name)[train.columns] for name in names]
+    return pd.concat([train, *rows], ignore_index=True)
 RETRAINABLE = {"baseline"}
 HEADLINES = {
     "crossmarket": crossmarket.headline,
@@ -70,7 +92,10 @@ def parse_sections(spec: str) -> list[str]:
 
 def run_section(name: str, classifier: Classifier, frames: dict[str, Any],
                 config: RetrainConfig, *, hard_negative_file: Path | None = None,
-                robustness_rows: int | None = None) -> dict[str, Any]:
+                robustness_rows: int | None = None,
+                retrain_pool: pd.DataFrame | None = None) -> dict[str, Any]:
+    """One suite section's results. ``retrain_pool`` is what leave-one-market-out folds are
+    sampled from (default: the train split; see :func:`retrain_pool`)."""
     labels = classifier.labels
     if name == "crossmarket":
         return {
@@ -82,7 +107,9 @@ def run_section(name: str, classifier: Classifier, frames: dict[str, Any],
         result: dict[str, Any] = {}
         if classifier.config.get("kind") in RETRAINABLE:
             result["leave_one_market_out"] = crossmarket.leave_one_market_out(
-                frames["train"], frames, labels, config)
+                frames["train"] if retrain_pool is None else retrain_pool, frames, labels,
+                config)
+            result["leave_one_market_out"]["supplements"] = bundle_supplements(classifier)
         else:
             result["protocol"] = (
                 f"The {classifier.config.get('kind')} kind is too slow to retrain per fold on "
@@ -135,6 +162,9 @@ def run_suite(
     classifier = Classifier.load(bundle)
     info = read_info(dataset)
     frames = load_splits(dataset, SPLITS)
+    pool = None  # kept out of ``frames``: supplement rows are never evaluated on
+    if "transfer" in sections and classifier.config.get("kind") in RETRAINABLE:
+        pool = retrain_pool(classifier, dataset, frames["train"])
     out_dir = Path(out_dir or Path("artifacts/reports") / f"{classifier.version}-suite")
     out_dir.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}
@@ -144,7 +174,7 @@ def run_suite(
         started = time.perf_counter()
         results[name] = run_section(name, classifier, frames, config,
                                     hard_negative_file=hard_negative_file,
-                                    robustness_rows=robustness_rows)
+                                    robustness_rows=robustness_rows, retrain_pool=pool)
         timings[name] = round(time.perf_counter() - started, 1)
         log.info("suite: %s done in %.1f s", name, timings[name])
     headline: dict[str, float] = {}
