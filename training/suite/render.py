@@ -216,4 +216,3 @@ def _pool_text(lomo: dict[str, Any]) -> str:
         return "The folds sample the train split. "
     return ("The folds sample the train split and the supplements the bundle was trained on ("
             + ", ".join(html.escape(n) for n in names) + "). ")
-

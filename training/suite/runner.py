@@ -47,6 +47,16 @@ log = logging.getLogger(__name__)
 SECTIONS = ("crossmarket", "transfer", "ablation", "robustness", "hard_negatives",
             "calibration", "label_shift", "explanations")
 SPLITS = ["train", "validation", "test", "oot", "cross_market"]
+RETRAINABLE = {"baseline"}
+HEADLINES = {
+    "crossmarket": crossmarket.headline,
+    "transfer": crossmarket.headline,
+    "ablation": input_ablation.headline,
+    "robustness": robustness.headline,
+    "hard_negatives": hard_negatives.headline,
+    "calibration": calibration.headline,
+    "label_shift": label_shift.headline,
+}
 
 
 def bundle_supplements(classifier: Classifier) -> list[str]:
@@ -66,16 +76,6 @@ def retrain_pool(classifier: Classifier, dataset: Path, train: pd.DataFrame) -> 
         return train
     rows = [load_supplement(dataset, name)[train.columns] for name in names]
     return pd.concat([train, *rows], ignore_index=True)
-RETRAINABLE = {"baseline"}
-HEADLINES = {
-    "crossmarket": crossmarket.headline,
-    "transfer": crossmarket.headline,
-    "ablation": input_ablation.headline,
-    "robustness": robustness.headline,
-    "hard_negatives": hard_negatives.headline,
-    "calibration": calibration.headline,
-    "label_shift": label_shift.headline,
-}
 
 
 def parse_sections(spec: str) -> list[str]:
@@ -93,8 +93,8 @@ def parse_sections(spec: str) -> list[str]:
 def run_section(name: str, classifier: Classifier, frames: dict[str, Any],
                 config: RetrainConfig, *, hard_negative_file: Path | None = None,
                 robustness_rows: int | None = None,
-                retrain_pool: pd.DataFrame | None = None) -> dict[str, Any]:
-    """One suite section's results. ``retrain_pool`` is what leave-one-market-out folds are
+                fold_rows: pd.DataFrame | None = None) -> dict[str, Any]:
+    """One suite section's results. ``fold_rows`` is what leave-one-market-out folds are
     sampled from (default: the train split; see :func:`retrain_pool`)."""
     labels = classifier.labels
     if name == "crossmarket":
@@ -107,8 +107,7 @@ def run_section(name: str, classifier: Classifier, frames: dict[str, Any],
         result: dict[str, Any] = {}
         if classifier.config.get("kind") in RETRAINABLE:
             result["leave_one_market_out"] = crossmarket.leave_one_market_out(
-                frames["train"] if retrain_pool is None else retrain_pool, frames, labels,
-                config)
+                frames["train"] if fold_rows is None else fold_rows, frames, labels, config)
             result["leave_one_market_out"]["supplements"] = bundle_supplements(classifier)
         else:
             result["protocol"] = (
@@ -174,7 +173,7 @@ def run_suite(
         started = time.perf_counter()
         results[name] = run_section(name, classifier, frames, config,
                                     hard_negative_file=hard_negative_file,
-                                    robustness_rows=robustness_rows, retrain_pool=pool)
+                                    robustness_rows=robustness_rows, fold_rows=pool)
         timings[name] = round(time.perf_counter() - started, 1)
         log.info("suite: %s done in %.1f s", name, timings[name])
     headline: dict[str, float] = {}
