@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from data.card import render_card
-from data.clean import apply_policy, clean_text, recover_vendors
+from data.clean import GIVEN_LABEL, apply_policy, clean_text, recover_vendors
 from data.dataset import CARD_FILE, INFO_FILE
 from data.dedup import assign_groups, deduplicate
 from data.policy import LabelPolicy, load_policy
@@ -56,6 +56,12 @@ def _with_text(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _relabelled(rows: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
+    """The rows whose uid ``labels`` holds, with that label (the others were excluded)."""
+    rows = rows.loc[rows["uid"].isin(labels.keys())].reset_index(drop=True)
+    return rows.assign(label=rows["uid"].map(labels))
+
+
 def prepare(
     raw: pd.DataFrame, policy: LabelPolicy
 ) -> tuple[dict[str, pd.DataFrame], dict[str, Any], dict[str, pd.DataFrame]]:
@@ -65,12 +71,19 @@ def prepare(
     frame, dropped["clean"] = clean_text(raw)
     frame, recovered = recover_vendors(frame)
     candidates = {s.name: supplement_candidates(frame, policy, s) for s in policy.supplements}
-    frame, dropped["label policy"] = apply_policy(frame, policy)
+    frame, dropped["label policy"] = apply_policy(frame, policy, read_titles=False)
     frame = _with_uids(frame)
     frame, dropped["de-duplication"] = deduplicate(frame)
     frame["group"] = assign_groups(frame)
     frame = _with_text(frame)
-    splits = {name: rows[OUTPUT_COLUMNS] for name, rows in split(frame, policy.splits).items()}
+    # Rules that read the title are applied after the rows are split: they clean labels
+    # (a "custom listing for J***y" filed under Drugs) and must not move a vendor to
+    # another split, so figures stay comparable across policy revisions.
+    by_title, dropped["label policy, by title (after splitting)"] = apply_policy(
+        frame.assign(label=frame[GIVEN_LABEL]), policy)
+    labels = dict(zip(by_title["uid"], by_title["label"], strict=True))
+    splits = {name: _relabelled(rows, labels)[OUTPUT_COLUMNS]
+              for name, rows in split(frame, policy.splits).items()}
     supplements, supplement_info = {}, {}
     guards = evaluation_guards(splits) if candidates else (set(), set())
     for name, (rows, text_dropped) in candidates.items():
@@ -82,7 +95,7 @@ def prepare(
                                  "dropped": {**text_dropped, **finish_dropped}}
     bookkeeping = {
         "rows_read": len(raw),
-        "rows_kept": len(frame),
+        "rows_kept": len(by_title),
         "dropped": dropped,
         "vendors_recovered": recovered,
         "shared_groups": len(shared_groups(splits)),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import re
 from collections import Counter
 
@@ -62,16 +61,23 @@ def recover_vendors(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     return frame, filled
 
 
-def apply_policy(frame: pd.DataFrame, policy: LabelPolicy) -> tuple[pd.DataFrame, dict[str, int]]:
+GIVEN_LABEL = "given_label"
+
+
+def apply_policy(
+    frame: pd.DataFrame, policy: LabelPolicy, *, read_titles: bool = True
+) -> tuple[pd.DataFrame, dict[str, int]]:
     """Label every row by the policy (an explicit ``label`` column wins); drop exclusions.
 
-    Returns the labelled rows and the number excluded per reason.
+    Returns the labelled rows and the number excluded per reason. The row's own label (None
+    for most) is kept as ``given_label``, so a later pass can label the rows again. With
+    ``read_titles=False`` only the rows' origins decide: rules that read the title are
+    skipped (see :func:`data.build.prepare`, which applies them after splitting).
     """
     labels, rules = [], []
     dropped: Counter[str] = Counter()
-    decide = functools.lru_cache(maxsize=None)(policy.label_for)
-    for source, market, kind, category, given in frame[
-        ["source", "market", "kind", "category", "label"]
+    for source, market, kind, category, title, given in frame[
+        ["source", "market", "kind", "category", "title", "label"]
     ].itertuples(index=False):
         if given is not None:
             if given not in policy.labels.names:
@@ -82,14 +88,22 @@ def apply_policy(frame: pd.DataFrame, policy: LabelPolicy) -> tuple[pd.DataFrame
             labels.append(given)
             rules.append(-1)
             continue
-        label, rule = decide(source, market, kind, category)
+        label, rule = policy.label_for(source, market, kind, category,
+                                       title if read_titles else None)
         labels.append(label)
         rules.append(-2 if rule is None else rule)
         if label == EXCLUDE:
-            reason = "no policy rule matches" if rule is None else f"excluded by rule #{rule + 1}"
-            dropped[f"{reason} ({source})"] += 1
+            dropped[f"{_exclusion_reason(policy, rule)} ({source})"] += 1
     frame = frame.copy()
+    frame[GIVEN_LABEL] = frame["label"]
     frame["label"] = pd.Series(labels, index=frame.index, dtype=object)
     frame["rule"] = rules
     kept = frame.loc[frame["label"] != EXCLUDE].reset_index(drop=True)
     return kept, dict(sorted(dropped.items()))
+
+
+def _exclusion_reason(policy: LabelPolicy, rule: int | None) -> str:
+    if rule is None:
+        return "no policy rule matches"
+    note = policy.rules[rule].note
+    return f"excluded by rule #{rule + 1}" + (f": {note}" if note else "")

@@ -34,17 +34,15 @@ def supplement_candidates(
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Rows the rules exclude whose origin the supplement names, minus its text exclusions."""
 
-    @functools.cache  # a few hundred distinct origins among 10^5 rows
-    def wanted_origin(source: str, market: str, kind: str, category: str | None) -> bool:
-        return (policy.label_for(source, market, kind, category)[0] == EXCLUDE
-                and supplement.candidate(source, market, kind, category))
+    candidate_origin = functools.cache(supplement.candidate)  # few origins, 10^5 rows
 
     keep, missed, rejected = [], 0, 0
     for source, market, kind, category, title, description, given in frame[
         ["source", "market", "kind", "category", "title", "description", "label"]
     ].itertuples(index=False):
         # a row that carries its own label (a user's table) is the dataset's, never a candidate
-        wanted = given is None and wanted_origin(source, market, kind, category)
+        wanted = (given is None and candidate_origin(source, market, kind, category)
+                  and policy.label_for(source, market, kind, category, title)[0] == EXCLUDE)
         if wanted and supplement.misses_title(title):
             missed += 1
             wanted = False

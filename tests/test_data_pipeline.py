@@ -1,3 +1,5 @@
+import dataclasses
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -48,6 +50,25 @@ def test_prepare_reports_every_dropped_row():
     dedup = book["dropped"]["de-duplication"]
     assert dedup["exact duplicate (same title, same vendor or shop)"] >= 1
     assert dedup["near-identical title across vendors/shops"] >= 1
+
+
+def test_title_rules_drop_rows_without_moving_any_other_row():
+    raw = raw_frame()
+    placeholders = pd.DataFrame(
+        [("agora-test", "agora", "darkweb", "2014-01-01", f"vendor{i}", title, None,
+          "Drugs/Other", None) for i, title in enumerate(
+            ["Custom listing for J***y", "custom order 18", "Weight Training For Dummies"])],
+        columns=raw.columns).astype(object)
+    splits, book, _ = prepare(pd.concat([raw, placeholders], ignore_index=True), POLICY)
+    by_title = book["dropped"]["label policy, by title (after splitting)"]
+    assert sum(by_title.values()) == 3
+    assert any("placeholder" in reason for reason in by_title)
+    blind = dataclasses.replace(POLICY, rules=tuple(
+        dataclasses.replace(r, when_title=re.compile("(?!)")) if r.reads_title else r
+        for r in POLICY.rules))
+    unchanged, _, _ = prepare(raw, blind)
+    for name in ("train", "validation", "test", "oot"):
+        assert sorted(splits[name]["uid"]) == sorted(unchanged[name]["uid"])
 
 
 def test_no_vendor_or_cluster_in_two_splits_and_oot_held_out():

@@ -1,7 +1,9 @@
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from data.clean import apply_policy
 from data.policy import EXCLUDE, load_policy
 
 POLICY = load_policy()
@@ -57,4 +59,66 @@ def test_bad_policy_names_the_rule(tmp_path: Path):
                     '[[rules]]\nkinds = ["surface"]\nlabel = "benign"\n'
                     '[[rules]]\nmarkets = ["x"]\nlabel = "weapons"\n')
     with pytest.raises(ValueError, match="rule #2: label 'weapons'"):
+        load_policy(path)
+
+
+AGORA_WEED = ("agora-titles-2014-2015", "agora", "darkweb", "Drugs/Cannabis/Weed")
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("Custom listing for J***y", EXCLUDE),
+        ("custom order 18", EXCLUDE),
+        ("part 2 custom listing for -Hkdss", EXCLUDE),
+        ("Listing for napalmx", EXCLUDE),
+        ("Custom listing for the minister for cannabis -14g Kosher Kush", "drugs"),
+        ("Weight Training For Dummies", EXCLUDE),
+        ("How to make MDMA", EXCLUDE),
+        ("All Firearm Types - WANTED!!", EXCLUDE),
+        ("GLASS METH PIPE - BUY 1 GET 1 FREE!", EXCLUDE),
+        ("Hello Kitty Grinder - perfect for ladies!", EXCLUDE),
+        ("10 X 1g Vape Pen Cartridges (90% THC)", "drugs"),
+        ("3.5 points Meth. WIN a free meth pipe!", "drugs"),
+        ("5g Blue Cheese - High Grade", "drugs"),
+    ],
+)
+def test_title_rules_label_what_is_offered(title, expected):
+    assert POLICY.label_for(*AGORA_WEED, title)[0] == expected
+
+
+def test_title_rules_leave_shops_and_untitled_rows_alone():
+    assert POLICY.label_for("amazon", "amazon", "surface", "Books", "How to Cook For Dummies")[0] \
+        == "benign"
+    assert POLICY.label_for(*AGORA_WEED)[0] == "drugs"  # no title: only origin rules can match
+
+
+def test_apply_policy_reports_the_rule_note(tmp_path: Path):
+    frame = pd.DataFrame({
+        "source": ["agora-titles-2014-2015"] * 2, "market": ["agora"] * 2,
+        "kind": ["darkweb"] * 2, "category": ["Drugs/Cannabis/Weed"] * 2,
+        "title": ["Custom listing for J***y", "5g Blue Cheese"], "label": [None, None],
+    })
+    kept, dropped = apply_policy(frame, POLICY)
+    assert kept["title"].tolist() == ["5g Blue Cheese"]
+    [(reason, count)] = dropped.items()
+    assert count == 1 and "placeholder: the title names a buyer" in reason
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('[[rules]]\nkinds = ["darkweb"]\nwhen_title = ["(unclosed"]\nlabel = "exclude"\n',
+         r"rule #1: when_title has an invalid regular expression"),
+        ('[[rules]]\nkinds = ["surface"]\nlabel = "benign"\n'
+         '[supplements.x]\nlabel = "benign"\nwhen_title = ["a"]\n',
+         r"\[supplements.x\]: unknown field\(s\) \['when_title'\]"),
+        ('[[rules]]\nkinds = ["darkweb"]\nnote = 3\nlabel = "exclude"\n',
+         "rule #1: note must be a string"),
+    ],
+)
+def test_bad_title_rules_are_named(tmp_path: Path, body, message):
+    path = tmp_path / "bad.toml"
+    path.write_text('[policy]\nclasses = ["benign", "drugs"]\n' + body)
+    with pytest.raises(ValueError, match=message):
         load_policy(path)
