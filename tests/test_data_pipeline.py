@@ -63,6 +63,8 @@ def test_title_rules_drop_rows_without_moving_any_other_row():
     by_title = book["dropped"]["label policy, by title (after splitting)"]
     assert sum(by_title.values()) == 3
     assert any("placeholder" in reason for reason in by_title)
+    kept = sum(len(splits[s]) for s in ("train", "validation", "test", "cross_market"))
+    assert kept == book["rows_kept"]  # held-out shops and oot are both in cross_market
     blind = dataclasses.replace(POLICY, rules=tuple(
         dataclasses.replace(r, when_title=re.compile("(?!)")) if r.reads_title else r
         for r in POLICY.rules))
