@@ -93,7 +93,7 @@ def test_title_rules_leave_shops_and_untitled_rows_alone():
     assert POLICY.label_for(*AGORA_WEED)[0] == "drugs"  # no title: only origin rules can match
 
 
-def test_apply_policy_reports_the_rule_note(tmp_path: Path):
+def test_apply_policy_reports_the_rule_note():
     frame = pd.DataFrame({
         "source": ["agora-titles-2014-2015"] * 2, "market": ["agora"] * 2,
         "kind": ["darkweb"] * 2, "category": ["Drugs/Cannabis/Weed"] * 2,
