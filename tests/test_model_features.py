@@ -4,7 +4,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
-from model.baseline import TfidfLinearModel
+from model.baseline import TfidfLinearModel, group_balanced_weights
 from model.features import CharNgramHasher, HashedTfidf, WordNgramHasher
 from model.text import listing_text
 from tests.fixtures import rows
@@ -184,3 +184,48 @@ def test_hard_negative_weight_counts_misread_benign_rows_more():
 def test_hard_negative_parameters_are_checked(params, message):
     with pytest.raises(ValueError, match=message):
         TfidfLinearModel(**params)
+
+
+def test_group_balanced_weights_give_each_vendor_of_a_class_the_same_weight():
+    y = np.array([1, 1, 1, 1, 1, 0, 0, 0])
+    groups = ["big", "big", "big", "big", "small", "big", "shop", "shop"]
+    weights = group_balanced_weights(y, groups, power=1.0)
+    # class 1: the big vendor's four rows together weigh as much as the small vendor's one
+    assert weights[:4].sum() == pytest.approx(weights[4])
+    # class 0: the big vendor's one row of that class is its own group of one
+    assert weights[5] == pytest.approx(weights[6:].sum())
+    for c in (0, 1):  # every class keeps its total weight
+        assert weights[y == c].sum() == pytest.approx((y == c).sum())
+    half = group_balanced_weights(y, groups, power=0.5)
+    assert half[0] / half[4] == pytest.approx(4 ** -0.5)
+    assert group_balanced_weights(y, groups, power=0.0).tolist() == [1.0] * len(y)
+
+
+def test_group_weighting_needs_groups_and_a_power_within_range():
+    with pytest.raises(ValueError, match="group_weight_power must be within"):
+        TfidfLinearModel(group_weight_power=1.5)
+    texts, y, _ = _knife_rows()
+    with pytest.raises(ValueError, match="needs the rows' groups"):
+        TfidfLinearModel(n_features=2**16, calibration_folds=2,
+                         group_weight_power=0.5).fit(texts, y)
+    with pytest.raises(ValueError, match="3 groups but 2 labels"):
+        group_balanced_weights(np.array([0, 1]), ["a", "b", "c"], 0.5)
+
+
+def test_group_weighting_lowers_a_prolific_vendors_hold_on_a_word():
+    """One vendor posts twelve 'blade' weapons; six others sell pistols, two rows each."""
+    prolific = [f"steel blade model {n}" for n in range(12)]
+    others = [f"{kind} pistol {extra}" for kind in ("glock", "beretta", "colt", "sig", "ruger",
+                                                    "walther") for extra in ("9mm", "new")]
+    benign = [f"kitchen blade {kind}" for kind in ("chef", "bread", "paring", "carving")] + [
+        f"{item} for the home" for item in ("towel", "spoon", "tray", "bowl", "pan", "cup",
+                                             "plate", "lid", "lamp", "chair", "rug", "vase")]
+    texts = prolific + others + benign
+    y = np.array([1] * (len(prolific) + len(others)) + [0] * len(benign))
+    groups = (["vendor"] * len(prolific) + [f"v{i // 2}" for i in range(len(others))]
+              + [f"shop{i}" for i in range(len(benign))])
+    weapon_score = [
+        TfidfLinearModel(n_features=2**16, calibration_folds=2, group_weight_power=power)
+        .fit(texts, y, groups).predict_proba(["utility blade"])[0, 1]
+        for power in (0.0, 0.5, 1.0)]
+    assert weapon_score[0] > weapon_score[1] > weapon_score[2]

@@ -41,6 +41,7 @@ class BaselineOptions:
     calibration_folds: int = 3
     hard_negative_weight: float = 0.0  # benign rows the out-of-fold SVMs misread, weighted
     # as this share of a row of the class they were mistaken for (0 = off)
+    group_weight_power: float = 0.0  # a row weighs (its vendor's rows in its class) ** -power
     block_precision: float = 0.95
     review_recall: float = 0.95
     block_floor: float = 0.5
@@ -53,6 +54,9 @@ class BaselineOptions:
         # checked here too, so a bad value fails before minutes of data loading
         if self.hard_negative_weight < 0:
             raise ValueError(f"hard_negative_weight must be >= 0, got {self.hard_negative_weight}")
+        if not 0.0 <= self.group_weight_power <= 1.0:
+            raise ValueError(f"group_weight_power must be within [0, 1], got "
+                             f"{self.group_weight_power}")
 
 
 def prepared_texts(frame: pd.DataFrame, max_description_chars: int) -> list[str]:
@@ -172,6 +176,7 @@ def train_baseline(
         C=options.C, n_features=options.n_features,
         calibration_folds=options.calibration_folds, random_state=options.seed,
         hard_negative_weight=options.hard_negative_weight,
+        group_weight_power=options.group_weight_power,
         negative_class=labels.index(labels.negative),
     ).fit(train["text"].tolist(), to_ids(train["label"], labels),
           groups=train["group"].tolist(), n_classes=len(labels))

@@ -55,6 +55,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="baseline: a benign row that out-of-fold SVMs assign to an illicit "
                             "class weighs SHARE times a row of that class in the final fit "
                             "(0 = off; costs one more pass of fold fits)")
+    group.add_argument("--group-weight-power", type=float, default=None, metavar="POWER",
+                       help="baseline: a row weighs n ** -POWER, n = its vendor's rows of its "
+                            "class, so prolific vendors do not speak for a class (0 = off, "
+                            "1 = every vendor alike)")
     group.add_argument("--max-description-chars", type=int, default=None,
                        help="description prefix the model sees (baseline default 400)")
     group.add_argument("--augment", type=float, default=None, metavar="FRACTION",
@@ -137,6 +141,8 @@ def _train(args: argparse.Namespace) -> int:
                                                  ("register", args.register),
                                                  ("hard_negative_weight",
                                                   args.hard_negative_weight),
+                                                 ("group_weight_power",
+                                                  args.group_weight_power),
                                                  ("max_description_chars",
                                                   args.max_description_chars))
                                if v is not None}
