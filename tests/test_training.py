@@ -40,10 +40,10 @@ def test_train_saves_a_described_default_bundle(dataset: Path, tmp_path: Path):
     assert "## Intended use" in card and "## Limitations" in card
     assert "## Class mix the scores are calibrated to" in card
     assert abs(sum(config["source_prior"].values()) - 1) < 1e-6
-    # a second run does not steal the default; it mines hard negatives, and says so; it is
-    # told to train without the policy's default supplements
+    # a second run does not steal the default; it mines hard negatives and weighs vendors,
+    # and says so; it is told to train without the policy's default supplements
     mined = BaselineOptions(calibration_folds=2, n_features=2**16, hard_negative_weight=1.0,
-                            supplements=())
+                            group_weight_power=0.5, supplements=())
     second = train_baseline(dataset, tmp_path / "models", mined, name="second")
     assert registry.default_name(tmp_path / "models") == path.name
     assert second.name == "second"
@@ -51,6 +51,8 @@ def test_train_saves_a_described_default_bundle(dataset: Path, tmp_path: Path):
         train_baseline(dataset, tmp_path / "models", options, name="second")
     training = Classifier.load(second).config["training"]
     assert training["options"]["hard_negative_weight"] == 1.0
+    assert training["options"]["group_weight_power"] == 0.5
+    assert Classifier.load(second).model.get_params()["group_weight_power"] == 0.5
     assert training["hard_negatives"] == Classifier.load(second).model.hard_negatives_ >= 0
     # the first run, told nothing, trained on the supplements the policy marks by_default
     defaults = ["darknet-benign", "darknet-lawful-goods", "darknet-stolen-data"]
@@ -64,6 +66,11 @@ def test_train_saves_a_described_default_bundle(dataset: Path, tmp_path: Path):
     with pytest.raises(ValueError, match="has no supplement 'nope'"):  # before training
         train_baseline(dataset, tmp_path / "models",
                        BaselineOptions(calibration_folds=2, supplements=("nope",)), name="third")
+
+
+def test_group_weight_power_is_checked_before_training():
+    with pytest.raises(ValueError, match="group_weight_power must be within"):
+        BaselineOptions(group_weight_power=2.0)
 
 
 def test_extra_training_rows_with_unknown_label_are_refused(dataset: Path, tmp_path: Path):
