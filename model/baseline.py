@@ -25,9 +25,10 @@ def group_balanced_weights(y: np.ndarray, groups: Sequence[str], power: float) -
     A row of class c whose group (vendor, or near-duplicate cluster) holds n rows of class c
     weighs n ** -power (0 = every row alike, 1 = every vendor alike), rescaled so that each
     class keeps its total weight: the balance between classes is left to the class weights.
-    Darknet classes are dominated by a few vendors (one counterfeit vendor wrote 777 of
-    Agora's 2,651 counterfeit rows, three vendors most of its knives), so an unweighted fit
-    learns their wording, which unseen markets do not share.
+    Darknet classes are written by few vendors (one wrote 774 of the 2,651 counterfeit rows
+    in training; three wrote most of the weapons class's knives), so an unweighted fit learns
+    their wording. Measured on the shared data it did not help on unseen markets (README,
+    "Prolific vendors"), which is why it is off by default.
     """
     y = np.asarray(y)
     if len(groups) != len(y):
