@@ -8,7 +8,7 @@ import pytest
 
 from model import LabelSet
 from tests.suite_support import LABELS, tiny_rows
-from training.metrics import to_ids
+from training.metrics import to_ids, wilson_interval
 from training.suite import calibration, crossmarket, hard_negatives
 from training.suite.fastfit import FoldModel, RetrainConfig
 from training.suite.robustness import perturbed_listings, robustness_suite
@@ -122,8 +122,33 @@ def test_hard_negative_groups_from_toml(tmp_path: Path, tiny_classifier):
     assert groups["shop a"]["rows"] == (surface_benign["source"] == "shopa-src").sum()
     for g in groups.values():
         assert 0 <= g["fp_rate_argmax"] <= 1
+        assert g["fp_argmax"] == g["rows"] - g["predicted"].get("benign", 0)
+        low, high = g["fp_rate_argmax_interval"]
+        assert low <= g["fp_rate_argmax"] <= high
         assert g["fp_rate_block"] <= g["fp_rate_block_or_review"]
         assert sum(g["predicted"].values()) == g["rows"]
+
+
+@pytest.mark.parametrize(("hits", "n", "low", "high"), [
+    (0, 17, 0.0, 0.1843),  # no false positive among 17 knives still allows 18%
+    (2, 17, 0.0329, 0.3434),
+    (1, 17, 0.0105, 0.2698),
+    (50, 100, 0.4038, 0.5962),
+    (10, 10, 0.7225, 1.0),
+])
+def test_wilson_interval_matches_scipy(hits, n, low, high):
+    """The values are scipy's ``binomtest(hits, n).proportion_ci(method="wilson")``."""
+    got = wilson_interval(hits, n)
+    assert got == pytest.approx((low, high), abs=1e-4)
+
+
+@pytest.mark.parametrize(("hits", "n", "message"), [
+    (0, 0, "at least one row"), (3, 2, "hits must be within"), (-1, 5, "hits must be within")])
+def test_wilson_interval_refuses_impossible_counts(hits, n, message):
+    with pytest.raises(ValueError, match=message):
+        wilson_interval(hits, n)
+    with pytest.raises(ValueError, match="confidence must be within"):
+        wilson_interval(1, 5, confidence=1.0)
 
 
 def test_default_hard_negative_definition_loads():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -87,6 +88,26 @@ def bootstrap_macro_f1(
         scores[b] = f1.mean()
     low, high = np.percentile(scores, [2.5, 97.5])
     return [round(float(low), 4), round(float(high), 4)]
+
+
+def wilson_interval(hits: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a rate of ``hits`` in ``n`` (95% by default).
+
+    Used where a rate rests on a handful of rows (17 lawful knives): the interval says how
+    little such a rate proves; 0 of 17 is still compatible with a true rate of 18%.
+    """
+    if n <= 0:
+        raise ValueError(f"a rate needs at least one row, got n={n}")
+    if not 0 <= hits <= n:
+        raise ValueError(f"hits must be within [0, {n}], got {hits}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be within (0, 1), got {confidence}")
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    rate = hits / n
+    denominator = 1 + z * z / n
+    centre = (rate + z * z / (2 * n)) / denominator
+    half = z * np.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, float(centre - half)), min(1.0, float(centre + half))
 
 
 def to_ids(names: Any, labels: LabelSet) -> np.ndarray:

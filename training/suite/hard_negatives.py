@@ -17,6 +17,7 @@ import pandas as pd
 
 from model import Classifier
 from model.thresholds import BLOCK, REVIEW
+from training.metrics import wilson_interval
 from training.suite.common import rounded
 
 DEFAULT_DEFINITION = Path(__file__).with_name("hard_negatives.toml")
@@ -108,7 +109,11 @@ def hard_negative_rows(frames: dict[str, pd.DataFrame], splits: list[str],
 
 def hard_negatives(classifier: Classifier, frames: dict[str, pd.DataFrame],
                    definition: str | Path | None = None) -> dict[str, Any]:
-    """Per group: rows, and the share flagged by argmax label and by the bundle's decisions."""
+    """Per group: rows, and the share flagged by argmax label and by the bundle's decisions.
+
+    The argmax rate comes with its 95% Wilson interval: several groups have a few dozen rows
+    or fewer, and a reader should see how little their rate proves.
+    """
     splits, groups = load_definition(definition)
     rows = hard_negative_rows(frames, splits, classifier.labels.negative)
     masks = {g.name: g.mask(rows) for g in groups}
@@ -122,10 +127,13 @@ def hard_negatives(classifier: Classifier, frames: dict[str, pd.DataFrame],
         mask = masks[group.name][any_group]
         n = int(mask.sum())
         predicted = pd.Series(labels[mask]).value_counts().to_dict()
+        flagged = int(np.sum(labels[mask] != classifier.labels.negative))
         result[group.name] = {
             "looks_like": group.looks_like,
             "rows": n,
-            "fp_rate_argmax": rounded(np.mean(labels[mask] != classifier.labels.negative))
+            "fp_rate_argmax": rounded(flagged / n) if n else None,
+            "fp_argmax": flagged,
+            "fp_rate_argmax_interval": [rounded(v) for v in wilson_interval(flagged, n)]
             if n else None,
             "fp_rate_block": rounded(np.mean(decisions[mask] == BLOCK)) if n else None,
             "fp_rate_block_or_review": rounded(np.mean(np.isin(decisions[mask],
