@@ -19,6 +19,15 @@ if TYPE_CHECKING:
 MODEL_FILE = "baseline.joblib"
 
 
+def check_row_weighting(hard_negative_weight: float, group_weight_power: float) -> None:
+    """Refuse row-weighting settings the fit cannot use (shared with the training options,
+    which check before minutes of data loading)."""
+    if hard_negative_weight < 0:
+        raise ValueError(f"hard_negative_weight must be >= 0, got {hard_negative_weight}")
+    if not 0.0 <= group_weight_power <= 1.0:
+        raise ValueError(f"group_weight_power must be within [0, 1], got {group_weight_power}")
+
+
 def group_balanced_weights(y: np.ndarray, groups: Sequence[str], power: float) -> np.ndarray:
     """Row weights that stop a few prolific vendors from speaking for a whole class.
 
@@ -87,10 +96,7 @@ class TfidfLinearModel:
             raise ValueError(f"calibration_folds must be at least 2, got {calibration_folds}")
         if n_features < 1024:
             raise ValueError(f"n_features must be at least 1024, got {n_features}")
-        if hard_negative_weight < 0:
-            raise ValueError(f"hard_negative_weight must be >= 0, got {hard_negative_weight}")
-        if not 0.0 <= group_weight_power <= 1.0:
-            raise ValueError(f"group_weight_power must be within [0, 1], got {group_weight_power}")
+        check_row_weighting(hard_negative_weight, group_weight_power)
         if negative_class < 0:
             raise ValueError(f"negative_class must be a class id (>= 0), got {negative_class}")
         self.C = C

@@ -15,7 +15,7 @@ import pandas as pd
 from data.dataset import labels_of, load_splits, read_info
 from data.supplements import chosen_supplements, load_supplements
 from model import Classifier, registry
-from model.baseline import TfidfLinearModel
+from model.baseline import TfidfLinearModel, check_row_weighting
 from model.labels import LabelSet
 from model.priors import source_prior
 from model.text import DEFAULT_MAX_DESCRIPTION_CHARS, listing_text
@@ -52,11 +52,7 @@ class BaselineOptions:
 
     def __post_init__(self) -> None:
         # checked here too, so a bad value fails before minutes of data loading
-        if self.hard_negative_weight < 0:
-            raise ValueError(f"hard_negative_weight must be >= 0, got {self.hard_negative_weight}")
-        if not 0.0 <= self.group_weight_power <= 1.0:
-            raise ValueError(f"group_weight_power must be within [0, 1], got "
-                             f"{self.group_weight_power}")
+        check_row_weighting(self.hard_negative_weight, self.group_weight_power)
 
 
 def prepared_texts(frame: pd.DataFrame, max_description_chars: int) -> list[str]:
