@@ -48,3 +48,34 @@ def test_train_supplement_options_conflict_and_a_cascade_refuses_them(tmp_path, 
     code = main(["train", "--model", "cascade", "--no-supplements", "--dataset", str(tmp_path)])
     assert code == 2
     assert "a cascade combines bundles already trained" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "refused"),
+    [(["--model", "transformer", "--group-weight-power", "1", "--C", "2"],
+      "--model transformer does not use --C, --group-weight-power"),
+     (["--model", "transformer", "--hard-negative-weight", "1"], "--hard-negative-weight"),
+     (["--model", "baseline", "--layers", "4"], "--model baseline does not use --layers"),
+     (["--model", "cascade", "--augment", "0.5", "--seed", "3"],
+      "--model cascade does not use --augment, --seed"),
+     (["--cascade-tolerance", "0.01"], "--model baseline does not use --cascade-tolerance")],
+)
+def test_train_refuses_options_the_model_kind_would_ignore(flags, refused, tmp_path, capsys):
+    # refused before the dataset is looked for: tmp_path holds none
+    assert main(["train", *flags, "--dataset", str(tmp_path)]) == 2
+    assert refused in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [["--model", "transformer", "--augment", "0.5", "--register", "1.5", "--seed", "1",
+      "--block-precision", "0.9", "--layers", "4"],
+     ["--model", "baseline", "--augment", "0.5", "--seed", "1", "--C", "2"],
+     ["--model", "cascade", "--cascade-tolerance", "0.01", "--name", "c"],
+     # an option given at its default value changes nothing, so it is not refused
+     ["--model", "transformer", "--C", "0.5"]],
+)
+def test_train_accepts_the_options_its_model_kind_reads(flags):
+    from training.commands import refuse_options_for_other_kinds
+
+    refuse_options_for_other_kinds(build_parser().parse_args(["train", *flags]))

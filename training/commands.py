@@ -9,6 +9,8 @@ from pathlib import Path
 from training.supplement_options import add_supplement_arguments, supplements_from_args
 
 MODEL_KINDS = ["baseline", "transformer", "cascade"]
+# options of the baseline group that the transformer's training reads as well
+SHARED_WITH_TRANSFORMER = frozenset({"augment", "register", "block_precision", "review_recall"})
 
 
 def _has_transformer_training() -> bool:
@@ -74,10 +76,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             "classifieds register (capitals, '!!!', prices, 'for sale'), so "
                             "writing style stops passing for evidence; 0 to disable "
                             "(default 1.5 for the baseline, 0.5 for the transformer)")
+    transformer = None
     if _has_transformer_training():
         from training.transformer.options import add_transformer_arguments
 
-        add_transformer_arguments(train)
+        transformer = add_transformer_arguments(train)
     cascade = train.add_argument_group("cascade options (--model cascade)")
     cascade.add_argument("--cascade-baseline", default="baseline",
                          help="baseline bundle to answer confident listings (default: newest)")
@@ -93,7 +96,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               "much validation macro-F1 of the best (default 0.002)")
     if "--seed" not in train._option_string_actions:  # shared with the transformer options
         train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    train.set_defaults(handler=_train)
+    train.set_defaults(handler=_train, option_kinds=_option_kinds(train, group, transformer,
+                                                                   cascade))
 
     evaluate = subparsers.add_parser(
         "evaluate",
@@ -120,6 +124,42 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.set_defaults(handler=_evaluate)
 
 
+def _option_kinds(
+    train: argparse.ArgumentParser,
+    baseline: argparse._ArgumentGroup,
+    transformer: argparse._ArgumentGroup | None,
+    cascade: argparse._ArgumentGroup,
+) -> dict[str, tuple[str, object, frozenset[str]]]:
+    """For each kind-specific option: its flag, its default and the model kinds that read it.
+
+    Options outside the three groups (dataset, name, supplements, ...) apply to every kind.
+    """
+    kinds: dict[str, tuple[str, object, frozenset[str]]] = {}
+    groups = [(baseline, {"baseline"}), (cascade, {"cascade"})]
+    if transformer is not None:
+        groups.append((transformer, {"transformer"}))
+    for group, readers in groups:
+        for action in group._group_actions:
+            shared = action.dest in SHARED_WITH_TRANSFORMER or action.dest == "seed"
+            users = readers | ({"baseline", "transformer"} if shared else set())
+            kinds[action.dest] = (action.option_strings[0], train.get_default(action.dest),
+                                  frozenset(users))
+    return kinds
+
+
+def refuse_options_for_other_kinds(args: argparse.Namespace) -> None:
+    """Refuse options that the chosen ``--model`` kind would silently ignore.
+
+    ``--model transformer --group-weight-power 1`` used to train a transformer as if the
+    option were not there; a researcher comparing runs would believe it had been applied.
+    """
+    ignored = sorted(flag for dest, (flag, default, users) in args.option_kinds.items()
+                     if args.model not in users and getattr(args, dest, default) != default)
+    if ignored:
+        raise ValueError(f"--model {args.model} does not use {', '.join(ignored)}: these "
+                         f"options apply to other model kinds (see `contraband train --help`)")
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -130,6 +170,7 @@ def _positive_int(text: str) -> int:
 def _train(args: argparse.Namespace) -> int:
     from data.dataset import dataset_dir  # pandas: imported only when a command needs it
 
+    refuse_options_for_other_kinds(args)
     dataset = dataset_dir(args.dataset)
     extra = [Path(p) for p in args.extra_train]
     if args.model == "baseline":

@@ -123,7 +123,7 @@ def add_transformer_arguments(parser: argparse.ArgumentParser) -> argparse._Argu
     """Add the ``--model transformer|cascade`` option group to a ``train`` parser."""
     d = TransformerOptions()
     g = parser.add_argument_group(
-        "transformer", "fine-tuning the transformer (used with --model transformer or cascade)"
+        "transformer", "fine-tuning the transformer (used with --model transformer)"
     )
     g.add_argument("--base", type=Path, default=None, metavar="PATH",
                    help="Hugging Face encoder folder to fine-tune (default: the bundled "
