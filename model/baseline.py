@@ -36,8 +36,8 @@ def group_balanced_weights(y: np.ndarray, groups: Sequence[str], power: float) -
     class keeps its total weight: the balance between classes is left to the class weights.
     Darknet classes are written by few vendors (one wrote 774 of the 2,651 counterfeit rows
     in training; three wrote most of the weapons class's knives), so an unweighted fit learns
-    their wording. Measured on the shared data it did not help on unseen markets (README,
-    "Prolific vendors"), which is why it is off by default.
+    their wording. Measured on the shared data it did not help on unseen markets
+    (training/EXPERIMENTS.md, "Prolific vendors"), which is why it is off by default.
     """
     y = np.asarray(y)
     if len(groups) != len(y):
