@@ -49,11 +49,12 @@ def test_train_saves_a_described_default_bundle(dataset: Path, tmp_path: Path):
     assert second.name == "second"
     with pytest.raises(FileExistsError, match="choose another --name"):  # before training
         train_baseline(dataset, tmp_path / "models", options, name="second")
-    training = Classifier.load(second).config["training"]
+    second_classifier = Classifier.load(second)
+    training = second_classifier.config["training"]
     assert training["options"]["hard_negative_weight"] == 1.0
     assert training["options"]["group_weight_power"] == 0.5
-    assert Classifier.load(second).model.get_params()["group_weight_power"] == 0.5
-    assert training["hard_negatives"] == Classifier.load(second).model.hard_negatives_ >= 0
+    assert second_classifier.model.get_params()["group_weight_power"] == 0.5
+    assert training["hard_negatives"] == second_classifier.model.hard_negatives_ >= 0
     # the first run, told nothing, trained on the supplements the policy marks by_default
     defaults = ["darknet-benign", "darknet-lawful-goods", "darknet-stolen-data"]
     assert config["training"]["options"]["supplements"] == defaults

@@ -9,8 +9,17 @@ from pathlib import Path
 from training.supplement_options import add_supplement_arguments, supplements_from_args
 
 MODEL_KINDS = ["baseline", "transformer", "cascade"]
-# options of the baseline group that the transformer's training reads as well
-SHARED_WITH_TRANSFORMER = frozenset({"augment", "register", "block_precision", "review_recall"})
+TRAINED = frozenset({"baseline", "transformer"})
+# The model kinds that read an option, where its argparse group does not say it: options
+# both trainers read, and those declared outside the three groups. An option in none of the
+# groups and not listed here applies to every kind.
+READERS = {
+    "augment": TRAINED, "register": TRAINED, "block_precision": TRAINED,
+    "review_recall": TRAINED, "seed": TRAINED, "supplement": TRAINED,
+    "no_supplements": TRAINED, "extra_train": frozenset({"baseline"}),
+}
+# why a kind takes no training options, added to its refusal
+REFUSAL_REASON = {"cascade": "; a cascade combines bundles already trained"}
 
 
 def _has_transformer_training() -> bool:
@@ -96,8 +105,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               "much validation macro-F1 of the best (default 0.002)")
     if "--seed" not in train._option_string_actions:  # shared with the transformer options
         train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    train.set_defaults(handler=_train, option_kinds=_option_kinds(train, group, transformer,
-                                                                   cascade))
+    train.set_defaults(handler=_train,
+                       option_readers=_option_readers(train, group, transformer, cascade))
 
     evaluate = subparsers.add_parser(
         "evaluate",
@@ -124,27 +133,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.set_defaults(handler=_evaluate)
 
 
-def _option_kinds(
+def _option_readers(
     train: argparse.ArgumentParser,
     baseline: argparse._ArgumentGroup,
     transformer: argparse._ArgumentGroup | None,
     cascade: argparse._ArgumentGroup,
 ) -> dict[str, tuple[str, object, frozenset[str]]]:
-    """For each kind-specific option: its flag, its default and the model kinds that read it.
-
-    Options outside the three groups (dataset, name, supplements, ...) apply to every kind.
-    """
-    kinds: dict[str, tuple[str, object, frozenset[str]]] = {}
-    groups = [(baseline, {"baseline"}), (cascade, {"cascade"})]
-    if transformer is not None:
-        groups.append((transformer, {"transformer"}))
-    for group, readers in groups:
-        for action in group._group_actions:
-            shared = action.dest in SHARED_WITH_TRANSFORMER or action.dest == "seed"
-            users = readers | ({"baseline", "transformer"} if shared else set())
-            kinds[action.dest] = (action.option_strings[0], train.get_default(action.dest),
-                                  frozenset(users))
-    return kinds
+    """For each option that not every kind reads: its flag, its default and its readers."""
+    group_readers = {id(action): frozenset({kind})
+                     for group, kind in ((baseline, "baseline"), (transformer, "transformer"),
+                                         (cascade, "cascade")) if group is not None
+                     for action in group._group_actions}
+    readers = {}
+    for action in train._actions:
+        kinds = READERS.get(action.dest, group_readers.get(id(action)))
+        if kinds is not None:
+            readers[action.dest] = (action.option_strings[0], action.default, kinds)
+    return readers
 
 
 def refuse_options_for_other_kinds(args: argparse.Namespace) -> None:
@@ -153,11 +158,12 @@ def refuse_options_for_other_kinds(args: argparse.Namespace) -> None:
     ``--model transformer --group-weight-power 1`` used to train a transformer as if the
     option were not there; a researcher comparing runs would believe it had been applied.
     """
-    ignored = sorted(flag for dest, (flag, default, users) in args.option_kinds.items()
-                     if args.model not in users and getattr(args, dest, default) != default)
+    ignored = sorted(flag for dest, (flag, default, kinds) in args.option_readers.items()
+                     if args.model not in kinds and getattr(args, dest, default) != default)
     if ignored:
         raise ValueError(f"--model {args.model} does not use {', '.join(ignored)}: these "
-                         f"options apply to other model kinds (see `contraband train --help`)")
+                         f"options apply to other model kinds (see `contraband train --help`)"
+                         f"{REFUSAL_REASON.get(args.model, '')}")
 
 
 def _positive_int(text: str) -> int:
@@ -172,7 +178,6 @@ def _train(args: argparse.Namespace) -> int:
 
     refuse_options_for_other_kinds(args)
     dataset = dataset_dir(args.dataset)
-    extra = [Path(p) for p in args.extra_train]
     if args.model == "baseline":
         from training.baseline import BaselineOptions, train_baseline
 
@@ -194,10 +199,11 @@ def _train(args: argparse.Namespace) -> int:
                                   block_precision=args.block_precision,
                                   review_recall=args.review_recall,
                                   supplements=supplements_from_args(args))
-        path = train_baseline(dataset, args.models_dir, options, extra=extra, name=args.name,
+        path = train_baseline(dataset, args.models_dir, options,
+                              extra=[Path(p) for p in args.extra_train], name=args.name,
                               make_default=args.make_default)
     else:
-        path = _train_transformer_or_cascade(args, dataset, extra)
+        path = _train_transformer_or_cascade(args, dataset)
         if path is None:
             return 0
     from model import Classifier
@@ -211,7 +217,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _train_transformer_or_cascade(
-    args: argparse.Namespace, dataset: Path, extra: list[Path]
+    args: argparse.Namespace, dataset: Path
 ) -> Path | None:
     """Fine-tune a transformer, or combine the newest baseline and transformer bundles.
 
@@ -220,11 +226,6 @@ def _train_transformer_or_cascade(
     from model import registry
     from training.transformer import build_cascade, options_from_args, train_transformer
 
-    if extra:
-        raise ValueError("--extra-train is supported for the baseline only")
-    if supplements_from_args(args) is not None and args.model == "cascade":
-        raise ValueError("--supplement and --no-supplements apply to training a baseline or a "
-                         "transformer; a cascade combines bundles already trained")
     root = registry.models_dir(args.models_dir)
     registry.require_new_name(args.name, root)
     if args.model == "transformer":

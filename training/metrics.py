@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from statistics import NormalDist
 from typing import Any
 
@@ -106,8 +107,8 @@ def wilson_interval(hits: int, n: int, confidence: float = 0.95) -> tuple[float,
     rate = hits / n
     denominator = 1 + z * z / n
     centre = (rate + z * z / (2 * n)) / denominator
-    half = z * np.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / denominator
-    return max(0.0, float(centre - half)), min(1.0, float(centre + half))
+    half = z * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def to_ids(names: Any, labels: LabelSet) -> np.ndarray:
