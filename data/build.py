@@ -13,7 +13,13 @@ from typing import Any
 import pandas as pd
 
 from data.card import render_card
-from data.clean import GIVEN_LABEL, apply_policy, clean_text, recover_vendors
+from data.clean import (
+    GIVEN_LABEL,
+    apply_policy,
+    clean_text,
+    recover_vendors,
+    strip_repost_markers,
+)
 from data.dataset import CARD_FILE, INFO_FILE
 from data.dedup import assign_groups, deduplicate
 from data.policy import LabelPolicy, load_policy
@@ -69,6 +75,7 @@ def prepare(
     training-only supplements the policy declares (see :mod:`data.supplements`)."""
     dropped: dict[str, dict[str, int]] = {}
     frame, dropped["clean"] = clean_text(raw)
+    frame, repost_markers = strip_repost_markers(frame)
     frame, recovered = recover_vendors(frame)
     candidates = {s.name: supplement_candidates(frame, policy, s) for s in policy.supplements}
     frame, dropped["label policy"] = apply_policy(frame, policy, read_titles=False)
@@ -98,6 +105,7 @@ def prepare(
         "rows_kept": len(by_title),
         "dropped": dropped,
         "vendors_recovered": recovered,
+        "repost_markers_removed": repost_markers,
         "shared_groups": len(shared_groups(splits)),
         "supplements": supplement_info,
     }

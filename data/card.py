@@ -72,6 +72,8 @@ Rows read: {info['rows_read']}. Rows kept: {info['rows_kept']}.
 {dropped}
 
 Vendors recovered by joining titles within a market: {info['vendors_recovered']}.
+Titles whose re-post marker ("(Clone)", "(duplicate)") was removed before de-duplication:
+{info.get('repost_markers_removed', 0)}.
 {_supplements_section(info.get("supplements", {}))}"""
 
 

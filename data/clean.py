@@ -12,6 +12,12 @@ from model.text import normalise
 
 _KEY_SPACE = re.compile(r"\s+")
 
+# Markers a market's software (or a vendor) appends to a re-posted listing's title: Cypher
+# adds "(Clone)" once per copy ("... NOTES (Clone) (Clone) (Clone)"), White House vendors
+# write "(duplicate)". They are not the seller's words, and left in they hide the re-post
+# from de-duplication.
+REPOST_MARKER = re.compile(r"(?:\s*[(\[]\s*(?:clone|duplicate)\s*[)\]])+\s*$", re.IGNORECASE)
+
 
 def title_key(title: str) -> str:
     """Case- and space-insensitive title, used to join and to find exact duplicates."""
@@ -32,6 +38,18 @@ def clean_text(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
     empty = frame["title"].str.len() < 2
     dropped = {"empty or one-character title": int(empty.sum())}
     return frame.loc[~empty].reset_index(drop=True), dropped
+
+
+def strip_repost_markers(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Remove re-post markers from the end of titles; return the frame and how many changed.
+
+    A title that is nothing but a marker is left alone (it has nothing else to say).
+    """
+    titles = [REPOST_MARKER.sub("", t) or t for t in frame["title"]]
+    changed = sum(new != old for new, old in zip(titles, frame["title"], strict=True))
+    frame = frame.copy()
+    frame["title"] = pd.Series(titles, index=frame.index, dtype=object)
+    return frame, changed
 
 
 def recover_vendors(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:

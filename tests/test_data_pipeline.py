@@ -7,6 +7,7 @@ import pytest
 
 from data.build import build, prepare
 from data.dataset import labels_of, load_splits, read_info
+from data.clean import strip_repost_markers
 from data.dedup import cluster_key, deduplicate, near_key
 from data.policy import load_policy
 from data.sources import NoDataError, UserTable, parse_mapping, read_user_table
@@ -36,6 +37,24 @@ def test_deduplicate_drops_exact_and_near_and_conflicts():
     assert counts["near-duplicate family with conflicting labels"] == 2
     # the row with a description wins its family
     assert kept["title"].tolist() == ["5g mdma!", "x"]
+
+
+def test_repost_markers_are_removed_so_reposts_deduplicate():
+    frame = pd.DataFrame({
+        "title": ["EURO NOTES READY", "EURO NOTES READY (Clone)", "EURO NOTES READY (Clone) (clone)",
+                  "14G COCAINE (Duplicate)", "(Clone)", "Clone trooper helmet",
+                  "Cloned cards (clone) with PIN", "50 tabs x ROXY 30MG (COPY)"],
+        "vendor": ["v"] * 8, "source": ["s"] * 8, "description": [None] * 8,
+        "label": ["counterfeit"] * 3 + ["drugs", "benign", "benign", "stolen_data", "drugs"],
+    }).astype(object)
+    stripped, changed = strip_repost_markers(frame)
+    assert stripped["title"].tolist() == [
+        "EURO NOTES READY", "EURO NOTES READY", "EURO NOTES READY", "14G COCAINE", "(Clone)",
+        "Clone trooper helmet", "Cloned cards (clone) with PIN", "50 tabs x ROXY 30MG (COPY)"]
+    assert changed == 3
+    kept, counts = deduplicate(stripped)
+    assert counts["exact duplicate (same title, same vendor or shop)"] == 2
+    assert kept["title"].tolist().count("EURO NOTES READY") == 1
 
 
 def test_prepare_reports_every_dropped_row():
