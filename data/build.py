@@ -141,10 +141,10 @@ def build(
         for split_name in SPLITS:
             _write_split(splits[split_name], tmp / f"{split_name}.parquet")
         files = {f"{s}.parquet": sha256_file(tmp / f"{s}.parquet") for s in SPLITS}
-        for name, rows in supplements.items():
-            path = supplement_path(tmp, name)
+        for supplement_name, rows in supplements.items():
+            path = supplement_path(tmp, supplement_name)
             _write_split(rows, path)
-            bookkeeping["supplements"][name]["sha256"] = sha256_file(path)
+            bookkeeping["supplements"][supplement_name]["sha256"] = sha256_file(path)
         fingerprint = hashlib.sha256(
             "".join(f"{k}:{v}\n" for k, v in sorted(files.items())).encode()
         ).hexdigest()

@@ -118,6 +118,8 @@ def test_build_is_byte_identical_and_readable(tmp_path: Path):
     assert labels_of(tmp_path / "a").names == POLICY.labels.names
     assert "Rows per class and split" in (tmp_path / "a" / "README.md").read_text()
     assert read_info(tmp_path / "a")["shared_groups"] == 0
+    assert read_info(tmp_path / "a")["name"] == "a"  # the folder's name, whatever it holds
+    assert read_info(tmp_path / "a")["supplements"], "the fixture should exercise supplements"
 
 
 def test_missing_data_says_where_it_looked(tmp_path: Path):
