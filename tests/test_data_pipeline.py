@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from data.build import build, prepare
-from data.dataset import labels_of, load_splits, read_info
 from data.clean import strip_repost_markers
+from data.dataset import labels_of, load_splits, read_info
 from data.dedup import cluster_key, deduplicate, near_key
 from data.policy import load_policy
 from data.sources import NoDataError, UserTable, parse_mapping, read_user_table
@@ -41,9 +41,10 @@ def test_deduplicate_drops_exact_and_near_and_conflicts():
 
 def test_repost_markers_are_removed_so_reposts_deduplicate():
     frame = pd.DataFrame({
-        "title": ["EURO NOTES READY", "EURO NOTES READY (Clone)", "EURO NOTES READY (Clone) (clone)",
-                  "14G COCAINE (Duplicate)", "(Clone)", "Clone trooper helmet",
-                  "Cloned cards (clone) with PIN", "50 tabs x ROXY 30MG (COPY)"],
+        "title": ["EURO NOTES READY", "EURO NOTES READY (Clone)",
+                  "EURO NOTES READY (Clone) (clone)", "14G COCAINE (Duplicate)", "(Clone)",
+                  "Clone trooper helmet", "Cloned cards (clone) with PIN",
+                  "50 tabs x ROXY 30MG (COPY)"],
         "vendor": ["v"] * 8, "source": ["s"] * 8, "description": [None] * 8,
         "label": ["counterfeit"] * 3 + ["drugs", "benign", "benign", "stolen_data", "drugs"],
     }).astype(object)
