@@ -15,7 +15,8 @@ _KEY_SPACE = re.compile(r"\s+")
 # Markers a market's software (or a vendor) appends to a re-posted listing's title: Cypher
 # adds "(Clone)" once per copy ("... NOTES (Clone) (Clone) (Clone)"), White House vendors
 # write "(duplicate)". They are not the seller's words, and left in they hide the re-post
-# from de-duplication.
+# from de-duplication. Agora's "(COPY)" is not one: there it names a pressed replica pill.
+# Only the dataset build removes them; prediction reads titles as given.
 REPOST_MARKER = re.compile(r"(?:\s*[(\[]\s*(?:clone|duplicate)\s*[)\]])+\s*$", re.IGNORECASE)
 
 
