@@ -87,6 +87,55 @@ def set_default(name: str, directory: str | os.PathLike | None = None) -> Path:
     return path
 
 
+def _validation_and_dataset(path: Path) -> tuple[float | None, str | None]:
+    """A bundle's validation macro-F1 and its dataset's fingerprint (None where unknown)."""
+    config = read_config(path)
+    score = config.get("metrics", {}).get("validation", {}).get("macro_f1")
+    return (float(score) if score is not None else None,
+            config.get("dataset", {}).get("fingerprint"))
+
+
+def adopt_if_best(path: Path, make_default: bool | None,
+                  directory: str | os.PathLike | None = None) -> str:
+    """Apply the default rule to a bundle just saved in the models folder; say what it did.
+
+    ``make_default`` True makes the bundle the default and False never does. None (neither
+    ``--set-default`` nor ``--no-default``) makes it the default when the folder has none
+    yet, or when it was trained on the same dataset (fingerprint) as the current default and
+    scores a higher validation macro-F1. Validation is the split every training choice is
+    made on; the test sets stay out of it. Figures from different datasets are not
+    comparable, so then the current default stays.
+    """
+    root = models_dir(directory)
+    if make_default is False:
+        return f"the default is unchanged (--no-default): {default_name(root)}"
+    current = default_name(root)
+    if make_default or current is None or not (root / current).is_dir():
+        set_default(path.name, root)
+        reason = "--set-default" if make_default else "there was no default"
+        return f"{path.name} is now the default ({reason})"
+    if current == path.name:
+        return f"{path.name} is the default"
+    try:
+        theirs, their_data = _validation_and_dataset(root / current)
+    except BundleError as exc:
+        set_default(path.name, root)
+        return f"{path.name} is now the default (the previous one, {current}, is unreadable: {exc})"
+    ours, our_data = _validation_and_dataset(path)
+    hint = f"; `contraband models set-default {path.name}` makes it the default"
+    if our_data is None or our_data != their_data:
+        return (f"the default stays {current}: it was trained on another dataset, so validation "
+                f"figures do not compare{hint}")
+    if ours is None or theirs is None or ours <= theirs:
+        shown = "?" if ours is None else f"{ours:.4f}"
+        known = "?" if theirs is None else f"{theirs:.4f}"
+        return (f"the default stays {current}: validation macro-F1 {known}, this bundle "
+                f"{shown}{hint}")
+    set_default(path.name, root)
+    return (f"{path.name} is now the default: validation macro-F1 {ours:.4f} against "
+            f"{theirs:.4f} for {current}")
+
+
 def resolve(name: str | os.PathLike | None, directory: str | os.PathLike | None = None) -> Path:
     """Turn a ``--model`` value into a bundle folder; a clear error when nothing matches."""
     root = models_dir(directory)

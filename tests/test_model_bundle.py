@@ -68,3 +68,38 @@ def test_bundles_are_never_overwritten(tiny_classifier, tmp_path):
     tiny_classifier.save(tmp_path / "b")
     with pytest.raises(FileExistsError):
         tiny_classifier.save(tmp_path / "b")
+
+
+def _fake_bundle(root, name, validation, fingerprint="data-1"):
+    """A folder with just the config fields the registry reads (no model files)."""
+    from model.bundle import FORMAT_VERSION
+
+    (root / name).mkdir(parents=True)
+    config = {"format_version": FORMAT_VERSION, "kind": "baseline", "version": name,
+              "id2label": {"0": "benign"}, "files": {},
+              "dataset": {"fingerprint": fingerprint},
+              "metrics": {"validation": {"macro_f1": validation}}}
+    (root / name / CONFIG_FILE).write_text(json.dumps(config))
+    return root / name
+
+
+def test_a_new_bundle_becomes_the_default_only_when_validation_says_it_is_better(tmp_path):
+    from model import registry
+
+    first = _fake_bundle(tmp_path, "first", 0.80)
+    assert "no default" in registry.adopt_if_best(first, None, tmp_path)
+    worse = _fake_bundle(tmp_path, "worse", 0.79)
+    assert "stays first" in registry.adopt_if_best(worse, None, tmp_path)
+    tie = _fake_bundle(tmp_path, "tie", 0.80)
+    registry.adopt_if_best(tie, None, tmp_path)
+    assert registry.default_name(tmp_path) == "first"
+    elsewhere = _fake_bundle(tmp_path, "elsewhere", 0.99, fingerprint="data-2")
+    assert "another dataset" in registry.adopt_if_best(elsewhere, None, tmp_path)
+    better = _fake_bundle(tmp_path, "better", 0.81)
+    assert "0.8100 against 0.8000" in registry.adopt_if_best(better, None, tmp_path)
+    assert registry.default_name(tmp_path) == "better"
+    best = _fake_bundle(tmp_path, "best", 0.95)
+    registry.adopt_if_best(best, False, tmp_path)  # --no-default
+    assert registry.default_name(tmp_path) == "better"
+    registry.adopt_if_best(worse, True, tmp_path)  # --set-default
+    assert registry.default_name(tmp_path) == "worse"

@@ -135,8 +135,7 @@ def train_baseline(
 ) -> Path:
     """Fit, choose thresholds on validation, evaluate, and save a bundle; returns its path.
 
-    The bundle becomes the default when ``make_default`` is true, or when it is None and
-    the models folder has no default yet.
+    Whether it becomes the default: see :func:`model.registry.adopt_if_best`.
     """
     options = options or BaselineOptions()
     registry.require_new_name(name, models_root)
@@ -221,7 +220,6 @@ def train_baseline(
     )
     root = registry.models_dir(models_root)
     path = classifier.save(root / version, card=card)
-    if make_default or (make_default is None and registry.default_name(root) is None):
-        registry.set_default(path.name, root)
-    log.info("saved %s (fit %.1fs)", path, fit_seconds)
+    log.info("saved %s (fit %.1fs); %s", path, fit_seconds,
+             registry.adopt_if_best(path, make_default, root))
     return path

@@ -33,7 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Train on the built dataset (`contraband data build` first). The bundle is saved "
             "in the models folder ($CONTRABAND_MODELS or artifacts/models) and becomes the "
-            "default if there is none yet (see --set-default)."
+            "default if there is none yet, or if it was trained on the same dataset as the "
+            "default and scores a higher validation macro-F1 (see --set-default, "
+            "--no-default)."
         ),
     )
     train.add_argument("--model", choices=MODEL_KINDS, default="baseline",
@@ -240,8 +242,7 @@ def _train_transformer_or_cascade(
         path = build_cascade(baseline, transformer, dataset, root,
                              max_routed=args.cascade_max_routed, tolerance=args.cascade_tolerance,
                              name=args.name)
-    if args.make_default or (args.make_default is None and registry.default_name(root) is None):
-        registry.set_default(path.name, root)
+    print(registry.adopt_if_best(path, args.make_default, root))
     return path
 
 
