@@ -107,9 +107,9 @@ def adopt_if_best(path: Path, make_default: bool | None,
     comparable, so then the current default stays.
     """
     root = models_dir(directory)
-    if make_default is False:
-        return f"the default is unchanged (--no-default): {default_name(root)}"
     current = default_name(root)
+    if make_default is False:
+        return f"the default is unchanged (--no-default): {current or 'there is none'}"
     if make_default or current is None or not (root / current).is_dir():
         set_default(path.name, root)
         reason = "--set-default" if make_default else "there was no default"
