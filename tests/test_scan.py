@@ -106,6 +106,23 @@ def test_mixed_formats_columns_and_rejects(models_dir, tmp_path):
     assert json.loads((out / "summary.json").read_text())["rows_read"] == summary["rows_read"]
 
 
+def test_unpaired_surrogate_escapes_are_rejected_rows_not_a_lost_file(models_dir, tmp_path):
+    """JSON allows "\\ud800" alone, but it is not Unicode: the row is rejected with a reason,
+    the rest of the file is scanned, and a row rejected for another reason is still logged."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "s.jsonl").write_text(
+        '{"id": "ok1", "title": "Glock 19 with 2 mags"}\n'
+        '{"id": "bad1", "title": "bad \\ud800 x"}\n'
+        '{"id": "bad2", "title": "bad \\ud800", "description": 5}\n'
+        '{"id": "ok2", "title": "ski goggles \\ud83d\\ude00"}\n', encoding="utf-8")
+    summary = scan(models_dir, [folder], tmp_path / "out")
+    assert sorted(read_parts(tmp_path / "out")["id"]) == ["ok1", "ok2"]
+    rejects = read_rejects(tmp_path / "out")
+    assert len(rejects) == 2 and all("surrogate" in r["reason"] for r in rejects)
+    assert summary["complete"] and summary["rows_read"] == 4
+
+
 def test_scores_match_classifier(models_dir, tmp_path, tiny_classifier):
     write_inputs(tmp_path / "in")
     out = tmp_path / "out"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -235,6 +236,8 @@ class _RawAdapter(io.RawIOBase):
 
 
 _TEXT_OR_NULL = (str, type(None))
+# "\ud800"-style escapes: JSON allows them alone, but an unpaired one is not Unicode text
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _parse_json_line(raw: bytes, columns: ColumnMap) -> tuple[dict | bytes, str | None]:
@@ -248,6 +251,11 @@ def _parse_json_line(raw: bytes, columns: ColumnMap) -> tuple[dict | bytes, str 
         return raw, f"broken JSON line: {exc.msg} at column {exc.colno}"
     if not isinstance(record, dict):
         return raw, f"a JSON line must be an object, got {type(record).__name__}"
+    if _SURROGATE_ESCAPE.search(text):  # paired escapes (emoji) are fine; check the result
+        try:
+            json.dumps(record, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            return raw, "text holds an unpaired surrogate escape (\\ud800-\\udfff), not Unicode"
     for name in (columns.title, columns.description):
         value = record.get(name)
         if name and not isinstance(value, _TEXT_OR_NULL):

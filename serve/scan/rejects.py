@@ -29,7 +29,9 @@ class RejectLog:
         if records:
             payload = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n"
                               for r in records)
-            self._handle.write(payload.encode("utf-8"))
+            # a rejected row may hold text that is not valid Unicode (an unpaired surrogate
+            # from a JSON escape); the reject must still be written, so it is escaped
+            self._handle.write(payload.encode("utf-8", errors="backslashreplace"))
             self._handle.flush()
             os.fsync(self._handle.fileno())
         return self._handle.tell()
