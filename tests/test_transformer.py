@@ -7,6 +7,7 @@ steps on the fixture listings, is exported to int8 ONNX, saved, reloaded through
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import subprocess
@@ -210,11 +211,29 @@ def test_agreement_gate_refuses_a_bad_export(tiny, tmp_path, monkeypatch):
     assert not models.exists() or not any(models.iterdir())
 
 
+def baseline_trained_on(dataset: Path, classifier: Classifier, folder: Path) -> Path:
+    """Save the fixture baseline as trained on ``dataset`` (it was: the same listings)."""
+    fingerprint = json.loads((dataset / "dataset_info.json").read_text())["fingerprint"]
+    clf = copy.copy(classifier)
+    clf.config = {**classifier.config, "dataset": {"fingerprint": fingerprint}}
+    return clf.save(folder)
+
+
+def test_cascade_refuses_parts_trained_on_another_dataset(tiny, tiny_classifier, tmp_path):
+    from training.transformer import build_cascade
+
+    _, dataset, _, transformer_bundle = tiny
+    other = tiny_classifier.save(tmp_path / "baseline")  # its config names no dataset
+    with pytest.raises(ValueError, match="the baseline baseline-test was trained on dataset"):
+        build_cascade(other, transformer_bundle, dataset, tmp_path / "models")
+    assert not (tmp_path / "models").exists()
+
+
 def test_cascade_bundle_routes_and_serves_without_torch(tiny, tiny_classifier, tmp_path):
     from training.transformer import build_cascade
 
     _, dataset, _, transformer_bundle = tiny
-    baseline_bundle = tiny_classifier.save(tmp_path / "baseline")
+    baseline_bundle = baseline_trained_on(dataset, tiny_classifier, tmp_path / "baseline")
     path = build_cascade(baseline_bundle, transformer_bundle, dataset, tmp_path / "models")
     config = json.loads((path / "config.json").read_text())
     assert config["kind"] == "cascade"
@@ -371,7 +390,7 @@ def test_cascade_routing_budget_from_the_command_line(tiny, tiny_classifier, tmp
     from cli.main import main
 
     _, dataset, _, transformer_bundle = tiny
-    baseline_bundle = tiny_classifier.save(tmp_path / "baseline")
+    baseline_bundle = baseline_trained_on(dataset, tiny_classifier, tmp_path / "baseline")
     models = tmp_path / "models"
     code = main(["train", "--model", "cascade", "--dataset", str(dataset), "--models-dir",
                  str(models), "--cascade-baseline", str(baseline_bundle),

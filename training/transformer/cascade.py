@@ -70,6 +70,25 @@ def choose_cut(
             "max_routed": max_routed, "tolerance": tolerance}
 
 
+def require_same_dataset(info: dict, parts: dict[str, Classifier]) -> None:
+    """Refuse parts trained on another built dataset than the one the cascade is built on.
+
+    The cut and thresholds are chosen on this dataset's validation split and the figures are
+    measured on its test sets; a part trained on another build (another seed, policy or
+    source set) may have trained on those very rows, and its scores would look better than
+    they are.
+    """
+    wanted = info.get("fingerprint")
+    for role, clf in parts.items():
+        theirs = clf.config.get("dataset", {}).get("fingerprint")
+        if theirs != wanted:
+            raise ValueError(
+                f"the {role} {clf.version} was trained on dataset {str(theirs)[:12]}…, not on "
+                f"{info.get('name')} ({str(wanted)[:12]}…) that the cascade is built and "
+                "measured on; train it on this dataset, or pass --dataset with the one it was "
+                "trained on")
+
+
 def build_cascade(
     baseline_bundle: str | os.PathLike,
     transformer_bundle: str | os.PathLike,
@@ -96,6 +115,7 @@ def build_cascade(
     if labels_ds != labels:
         raise ValueError(f"the dataset's labels {labels_ds.names} differ from the models' "
                          f"{labels.names}")
+    require_same_dataset(info, {"baseline": fast_clf, "transformer": slow_clf})
 
     def texts(frame) -> list[str]:
         if "title" in frame and "description" in frame:
