@@ -307,6 +307,13 @@ def test_resume_continues_a_killed_run_exactly(tiny, tmp_path, monkeypatch):
         finetune.fine_tune(fresh_model(), tokenizer, train, train, weights,
                            options(tmp_path / "b", resume=True, learning_rate=1e-3),
                            tmp_path / "b")
+    with pytest.raises(ValueError, match="dataset_fingerprint"):  # a rebuilt dataset
+        finetune.fine_tune(fresh_model(), tokenizer, train, train, weights,
+                           options(tmp_path / "b", resume=True), tmp_path / "b",
+                           dataset_fingerprint="another build")
+    with pytest.raises(ValueError, match="patience"):
+        finetune.fine_tune(fresh_model(), tokenizer, train, train, weights,
+                           options(tmp_path / "b", resume=True, patience=9), tmp_path / "b")
 
     resumed = fresh_model()
     result = finetune.fine_tune(resumed, tokenizer, train, train, weights,

@@ -151,10 +151,13 @@ def _save_best(model: nn.Module, tokenizer: Any, work_dir: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def prepare_work_dir(work_dir: Path, options: TransformerOptions) -> dict[str, Any] | None:
-    """Check the work folder against ``options``; the checkpoint to resume from, if any."""
+def prepare_work_dir(work_dir: Path, options: TransformerOptions,
+                     dataset_fingerprint: str | None = None) -> dict[str, Any] | None:
+    """Check the work folder against ``options`` and the dataset; the checkpoint to resume
+    from, if any. A run resumed on another build of the data (a rebuild, another machine's
+    build) would train on rows the killed run never saw, so that is refused too."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    signature = options.training_signature()
+    signature = {**options.training_signature(), "dataset_fingerprint": dataset_fingerprint}
     run_file, ckpt = work_dir / RUN_FILE, work_dir / CHECKPOINT_FILE
     if ckpt.is_file() and not options.resume:
         raise FileExistsError(
@@ -167,8 +170,9 @@ def prepare_work_dir(work_dir: Path, options: TransformerOptions) -> dict[str, A
                    if k in previous and previous[k] != v}
         if changed:
             detail = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
-            raise ValueError(f"--resume with different training options ({detail}); use the "
-                             f"options of the killed run or another --work-dir")
+            raise ValueError(f"--resume with different training options or data ({detail}); "
+                             "use the options and dataset of the killed run or another "
+                             "--work-dir")
         log.info("resuming from %s", ckpt)
         return torch.load(ckpt, map_location="cpu", weights_only=False)
     if options.resume:
@@ -185,10 +189,11 @@ def fine_tune(
     class_weight: np.ndarray,
     options: TransformerOptions,
     work_dir: Path,
+    dataset_fingerprint: str | None = None,
 ) -> FineTuneResult:
     """Train ``model`` in place; the best weights on validation end up in ``work_dir/best``."""
     started = time.monotonic()
-    state = prepare_work_dir(work_dir, options)
+    state = prepare_work_dir(work_dir, options, dataset_fingerprint)
     torch.manual_seed(options.seed)
     if options.threads:
         torch.set_num_threads(options.threads)

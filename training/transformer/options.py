@@ -110,7 +110,7 @@ class TransformerOptions:
         "base", "layers", "input", "description_dropout", "register", "augment", "max_length",
         "batch_size", "epochs", "max_steps", "learning_rate", "weight_decay", "warmup_ratio",
         "cap_per_class", "negative_cap", "class_weight_power", "eval_steps",
-        "eval_cap_per_class", "seed", "supplements",
+        "eval_cap_per_class", "patience", "seed", "supplements",
     )
 
     def training_signature(self) -> dict[str, Any]:

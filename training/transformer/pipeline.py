@@ -208,7 +208,8 @@ def train_transformer(
                         options.max_length)
     early_data = encode(tokenizer, [val_texts[i] for i in early_rows], y_val[early_rows],
                         options.max_length)
-    result = fine_tune(model, tokenizer, train_data, early_data, weights, options, work_dir)
+    result = fine_tune(model, tokenizer, train_data, early_data, weights, options, work_dir,
+                       dataset_fingerprint=info.get("fingerprint"))
     if options.fine_tune_only:
         log.info("fine-tuned in %.0f s (best validation macro-F1 %.4f at step %d); finish with "
                  "the same options and --resume, work folder %s", result.seconds,
