@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,8 @@ from scipy import sparse
 from scipy.special import expit
 
 from model.features import HashedTfidf
+
+_DENSE_WEIGHTS_LOCK = threading.Lock()  # one per process: it is taken once per model load
 
 if TYPE_CHECKING:
     from sklearn.calibration import CalibratedClassifierCV
@@ -234,12 +237,18 @@ class TfidfLinearModel:
         sparse; the bundle stores the sparse form (most hashed features never occur).
         """
         dense = getattr(self, "_dense_weights_cache", None)
-        if dense is None:
-            dense = self.weights_.toarray().astype(np.float32)
-            self._dense_weights_cache = dense
-            # the sparse form is only for saving: drop it (~75 MB in every scan worker and
-            # server process) and rebuild it from the dense copy if the model is pickled
-            self.weights_ = None
+        if dense is not None:
+            return dense
+        # the API predicts from several threads: the first calls after a load must not both
+        # build the cache, or one would read the sparse form after the other dropped it
+        with _DENSE_WEIGHTS_LOCK:
+            dense = getattr(self, "_dense_weights_cache", None)
+            if dense is None:
+                dense = self.weights_.toarray().astype(np.float32)
+                self._dense_weights_cache = dense
+                # the sparse form is only for saving: drop it (~75 MB in every scan worker
+                # and server process) and rebuild it from the dense copy if pickled
+                self.weights_ = None
         return dense
 
     def __getstate__(self) -> dict[str, Any]:
