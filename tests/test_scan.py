@@ -223,6 +223,8 @@ def test_resume_refused_with_other_settings(models_dir, tmp_path):
     scan(models_dir, [tmp_path / "in"], tmp_path / "out")
     with pytest.raises(ScanError, match="chunk_rows"):
         scan(models_dir, [tmp_path / "in"], tmp_path / "out", chunk_rows=9)
+    with pytest.raises(ScanError, match="group_by"):  # the totals would mix two groupings
+        scan(models_dir, [tmp_path / "in"], tmp_path / "out", group_by=("source",))
     (tmp_path / "in" / "b.csv").write_bytes(b"id,title\nz1,new listing\n")
     with pytest.raises(ScanError, match="changed"):
         scan(models_dir, [tmp_path / "in"], tmp_path / "out")

@@ -20,7 +20,8 @@ from serve.scan.scoring import ScoredChunk
 MANIFEST_FILE = "manifest.json"
 FORMAT_VERSION = 1
 # settings a resume must share with the run that started the output
-IDENTITY_KEYS = ("model_version", "inputs", "columns", "chunk_rows")
+# (group_by decides what the per-group totals add up; manifests older than it lack the key)
+IDENTITY_KEYS = ("model_version", "inputs", "columns", "chunk_rows", "group_by")
 
 
 class ManifestMismatch(Exception):
@@ -75,6 +76,8 @@ class Manifest:
         """Refuse to resume when the model, inputs or chunking differ from the first run."""
         problems = []
         for key in IDENTITY_KEYS:
+            if key == "group_by" and key not in self.data:
+                continue
             then, now = self.data.get(key), identity.get(key)
             if then != now:
                 problems.append(_describe(key, then, now))

@@ -88,6 +88,7 @@ def run_scan(options: ScanOptions) -> dict[str, Any]:
         "model_version": bundle.version,
         "inputs": [i.fingerprint() for i in inputs],
         "columns": asdict(options.columns),
+        "group_by": list(options.group_by),
     }
     manifest = _open_manifest(layout, identity, bundle, options)
     parts_dir = layout.work / PARTS_DIR
