@@ -102,7 +102,9 @@ def choose_thresholds(
                     block_floor)
         review = min(max(threshold_for_recall(proba[:, column], truth, review_recall),
                          review_floor), block)
-        result[name] = ClassThresholds(block=round(block, 6), review=round(review, 6))
+        # stored exactly: rounding could lift a cut above the score it was chosen at, and
+        # the listing at the cut would then miss the action its target promised
+        result[name] = ClassThresholds(block=float(block), review=float(review))
     return result
 
 

@@ -42,6 +42,18 @@ def test_floors_apply_and_review_never_exceeds_block():
     assert floored["drugs"].block == 0.95 and floored["drugs"].review == 0.9
 
 
+def test_chosen_thresholds_keep_the_promised_rows():
+    """A score with more than six decimals at the cut still reaches the stored threshold."""
+    proba = np.array([[0.1, 0.2500006, 0.6494], [0.6, 0.4, 0.0], [0.2, 0.8, 0.0],
+                      [0.3, 0.7, 0.0], [0.9, 0.1, 0.0], [0.5, 0.5, 0.0]])
+    y = np.array([1, 1, 1, 1, 0, 0])
+    chosen = choose_thresholds(proba, y, LABELS, block_precision=1.0, review_recall=1.0,
+                               block_floor=0.5, review_floor=0.2)
+    decisions, _ = decide(proba, LABELS, chosen)
+    assert decisions[0] == "review"  # every drugs row is reviewed, as review_recall=1 asks
+    assert all(d != "allow" for d, truth in zip(decisions, y, strict=True) if truth == 1)
+
+
 def test_decide_block_review_allow_with_reasons():
     thresholds = {"drugs": ClassThresholds(0.8, 0.4), "weapons": ClassThresholds(0.7, 0.3)}
     proba = np.array([[0.05, 0.9, 0.05], [0.5, 0.1, 0.4], [0.9, 0.05, 0.05]])

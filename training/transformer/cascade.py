@@ -63,7 +63,7 @@ def choose_cut(
     best = max(g[3] for g in allowed)
     cut, weight, routed, score = min((g for g in allowed if g[3] >= best - tolerance),
                                      key=lambda g: (g[2], -g[1], g[0]))
-    return {"cut": round(cut, 6), "slow_weight": weight, "routed_validation": round(routed, 5),
+    return {"cut": float(cut), "slow_weight": weight, "routed_validation": round(routed, 5),
             "validation_macro_f1": round(score, 5),
             "baseline_validation_macro_f1": round(macro_f1(y, fast_pred), 5),
             "transformer_validation_macro_f1": round(macro_f1(y, slow_pred), 5),
