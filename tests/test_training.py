@@ -83,6 +83,11 @@ def test_extra_training_rows_with_unknown_label_are_refused(dataset: Path, tmp_p
     with pytest.raises(ValueError, match="malware"):
         train_baseline(dataset, tmp_path / "models", BaselineOptions(calibration_folds=2),
                        extra=[bad])
+    untitled = tmp_path / "untitled.csv"
+    untitled.write_text("title,label\nglock 19,weapons\n,drugs\n  ,benign\n")
+    with pytest.raises(ValueError, match=r"2 row\(s\) have no title \(data rows 2, 3\)"):
+        train_baseline(dataset, tmp_path / "models", BaselineOptions(calibration_folds=2),
+                       extra=[untitled])
 
 
 def test_evaluate_writes_markdown_json_and_plots(dataset: Path, tmp_path: Path):

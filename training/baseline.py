@@ -85,6 +85,12 @@ def read_extra_training(
         unknown = set(frame["label"]) - set(labels.names)
         if unknown:
             raise ValueError(f"{path}: labels {sorted(unknown)} are not classes {labels.names}")
+        untitled = [i for i, t in enumerate(frame["title"])
+                    if not isinstance(t, str) or not t.strip()]
+        if untitled:  # str(NaN) would otherwise be trained on as the text "nan"
+            raise ValueError(f"{path}: {len(untitled)} row(s) have no title (data rows "
+                             f"{', '.join(str(i + 1) for i in untitled[:5])}"
+                             f"{', …' if len(untitled) > 5 else ''}); every row needs one")
         description = frame["description"] if "description" in frame else [None] * len(frame)
         frames.append(pd.DataFrame({
             "text": [listing_text(str(t), d if isinstance(d, str) else None,
