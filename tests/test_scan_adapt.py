@@ -92,6 +92,21 @@ def test_adapt_refuses_what_it_cannot_do(models_dir, adaptable, tmp_path):
     adapt_scan(AdaptOptions(**base, overwrite=True))
 
 
+def test_adapt_reads_only_a_finished_scans_committed_parts(models_dir, adaptable, tmp_path):
+    scan = scanned(models_dir, adaptable, tmp_path)
+    base = {"scan": scan, "output": tmp_path / "a.parquet", "model": adaptable,
+            "models_dir": str(models_dir)}
+    rows_scanned = adapt_scan(AdaptOptions(**base))["rows"]
+    parts = sorted((scan / "parts").glob("*.parquet"))
+    (scan / "parts" / "part-99999.parquet").write_bytes(parts[0].read_bytes())  # uncommitted
+    assert adapt_scan(AdaptOptions(**base, overwrite=True))["rows"] == rows_scanned
+    manifest = json.loads((scan / "manifest.json").read_text())
+    manifest["complete"] = False  # as a killed scan leaves it
+    (scan / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(AdaptError, match="the scan is not finished"):
+        adapt_scan(AdaptOptions(**base, overwrite=True))
+
+
 def test_a_bundle_without_a_source_prior_cannot_adapt(models_dir, tmp_path):
     scan = scanned(models_dir, "baseline-test", tmp_path)
     with pytest.raises(AdaptError, match="source prior"):

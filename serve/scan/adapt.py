@@ -26,6 +26,8 @@ import pyarrow.parquet as pq
 from model import BundleError, Classifier
 from model.priors import MIN_GROUP_ROWS, adapt_groups, recorded_source_prior
 from model.thresholds import decide, parse_thresholds
+from serve.scan.manifest import Manifest, ManifestMismatch
+from serve.scan.writer import PARTS_DIR
 
 log = logging.getLogger(__name__)
 ADAPTED_COLUMN = "prior_adapted"
@@ -54,8 +56,24 @@ def scan_files(path: Path) -> list[Path]:
         if path.suffix != ".parquet":
             raise AdaptError(f"{path}: adapt reads Parquet scan outputs, not {path.suffix!r}")
         return [path]
-    if (path / "parts").is_dir():
-        path = path / "parts"
+    try:
+        manifest = Manifest.load(path) if path.is_dir() else None
+    except ManifestMismatch as exc:
+        raise AdaptError(str(exc)) from exc
+    if manifest is not None and (path / PARTS_DIR).is_dir():
+        # a scan's own folder: only the parts its manifest committed (a killed run may have
+        # left a half-written one), and only once the scan has finished
+        if not manifest.data.get("complete"):
+            done = sum(1 for f in manifest.data["files"].values() if f.get("complete"))
+            raise AdaptError(f"{path}: the scan is not finished ({done} of "
+                             f"{len(manifest.data['files'])} input files done); run the same "
+                             "`contraband scan` command again to finish it, then adapt")
+        files = [path / PARTS_DIR / name for name in manifest.parts()]
+        if not files:
+            raise AdaptError(f"{path}: the scan holds no scored rows")
+        return files
+    if (path / PARTS_DIR).is_dir():
+        path = path / PARTS_DIR
     files = sorted(path.glob("*.parquet")) if path.is_dir() else []
     if not files:
         raise AdaptError(f"{path}: no Parquet files found (expected a scan's output)")
@@ -215,11 +233,11 @@ def _write(files: list[Path], output: Path, scores: list[str], proba: np.ndarray
         else:
             writer.close()
             writer = None
+        if start != len(proba):  # checked before the output is replaced
+            raise AdaptError(f"the scan changed while it was adapted ({start} rows read "
+                             f"back, {len(proba)} scored); run adapt again")
         tmp.replace(output)
     finally:
         if writer is not None:
             writer.close()
         tmp.unlink(missing_ok=True)
-    if start != len(proba):
-        raise AdaptError(f"the scan changed while it was adapted ({start} rows read back, "
-                         f"{len(proba)} scored); run adapt again")
