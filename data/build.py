@@ -157,6 +157,8 @@ def build(
             "splits_settings": {
                 "out_of_time_markets": list(policy.splits.out_of_time_markets),
                 "held_out_sources": list(policy.splits.held_out_sources),
+                "validation_fraction": policy.splits.validation_fraction,
+                "test_fraction": policy.splits.test_fraction,
                 "seed": policy.splits.seed,
             },
             "splits": {s: len(splits[s]) for s in SPLITS},

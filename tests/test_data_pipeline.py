@@ -120,6 +120,9 @@ def test_build_is_byte_identical_and_readable(tmp_path: Path):
     assert "Rows per class and split" in (tmp_path / "a" / "README.md").read_text()
     assert read_info(tmp_path / "a")["shared_groups"] == 0
     assert read_info(tmp_path / "a")["name"] == "a"  # the folder's name, whatever it holds
+    settings = read_info(tmp_path / "a")["splits_settings"]
+    assert settings["validation_fraction"] == POLICY.splits.validation_fraction
+    assert settings["test_fraction"] == POLICY.splits.test_fraction
     assert read_info(tmp_path / "a")["supplements"], "the fixture should exercise supplements"
 
 
