@@ -44,9 +44,11 @@ def clean_text(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
 def strip_repost_markers(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """Remove re-post markers from the end of titles; return the frame and how many changed.
 
-    A title that is nothing but a marker is left alone (it has nothing else to say).
+    A title that would be shorter than two characters without its marker keeps it, as
+    cleaning keeps only titles of two characters or more.
     """
-    titles = [REPOST_MARKER.sub("", t) or t for t in frame["title"]]
+    titles = [stripped if len(stripped := REPOST_MARKER.sub("", t)) >= 2 else t
+              for t in frame["title"]]
     changed = sum(new != old for new, old in zip(titles, frame["title"], strict=True))
     frame = frame.copy()
     frame["title"] = pd.Series(titles, index=frame.index, dtype=object)

@@ -44,14 +44,16 @@ def test_repost_markers_are_removed_so_reposts_deduplicate():
         "title": ["EURO NOTES READY", "EURO NOTES READY (Clone)",
                   "EURO NOTES READY (Clone) (clone)", "14G COCAINE (Duplicate)", "(Clone)",
                   "Clone trooper helmet", "Cloned cards (clone) with PIN",
-                  "50 tabs x ROXY 30MG (COPY)"],
-        "vendor": ["v"] * 8, "source": ["s"] * 8, "description": [None] * 8,
-        "label": ["counterfeit"] * 3 + ["drugs", "benign", "benign", "stolen_data", "drugs"],
+                  "50 tabs x ROXY 30MG (COPY)", "X (Clone)"],
+        "vendor": ["v"] * 9, "source": ["s"] * 9, "description": [None] * 9,
+        "label": ["counterfeit"] * 3 + ["drugs", "benign", "benign", "stolen_data", "drugs",
+                                        "drugs"],
     }).astype(object)
     stripped, changed = strip_repost_markers(frame)
     assert stripped["title"].tolist() == [
         "EURO NOTES READY", "EURO NOTES READY", "EURO NOTES READY", "14G COCAINE", "(Clone)",
-        "Clone trooper helmet", "Cloned cards (clone) with PIN", "50 tabs x ROXY 30MG (COPY)"]
+        "Clone trooper helmet", "Cloned cards (clone) with PIN", "50 tabs x ROXY 30MG (COPY)",
+        "X (Clone)"]
     assert changed == 3
     kept, counts = deduplicate(stripped)
     assert counts["exact duplicate (same title, same vendor or shop)"] == 2
