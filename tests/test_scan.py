@@ -123,6 +123,20 @@ def test_unpaired_surrogate_escapes_are_rejected_rows_not_a_lost_file(models_dir
     assert summary["complete"] and summary["rows_read"] == 4
 
 
+def test_categorical_text_columns_are_read_as_text(models_dir, tmp_path):
+    """pandas writes a categorical column as an Arrow dictionary: it is still the title."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    pd.DataFrame({"id": ["a", "b", "c"],
+                  "title": pd.Categorical(["Glock 19 with 2 mags", "ski goggles", None]),
+                  "description": pd.Categorical(["x", None, "y"])}).to_parquet(folder / "c.parquet")
+    summary = scan(models_dir, [folder], tmp_path / "out")
+    assert sorted(read_parts(tmp_path / "out")["id"]) == ["a", "b"]
+    assert [r["reason"] for r in read_rejects(tmp_path / "out")] == [
+        "missing title ('title' is null)"]
+    assert summary["rows_read"] == 3
+
+
 def test_scores_match_classifier(models_dir, tmp_path, tiny_classifier):
     write_inputs(tmp_path / "in")
     out = tmp_path / "out"

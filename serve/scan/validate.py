@@ -51,6 +51,10 @@ def _decode(table: pa.Table, reasons: list[str | None], *, every_binary: bool,
             wanted: tuple[str | None, ...]) -> pa.Table:
     for index, name in enumerate(table.column_names):
         column = table.column(index)
+        if pa.types.is_dictionary(column.type) and name in wanted:
+            # a pandas categorical column is stored as a dictionary: its values are the text
+            column = pc.cast(column, column.type.value_type)
+            table = table.set_column(index, name, column)
         if not (pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type)):
             continue
         if not every_binary and name not in wanted:
