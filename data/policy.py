@@ -152,8 +152,12 @@ class LabelPolicy:
     ) -> tuple[str, int | None]:
         """(class or ``exclude``, index of the deciding rule or None when no rule matched).
 
-        Without a title, rules that read the title (``when_title``) cannot match."""
+        ``title=None`` labels by origin alone: every rule that reads the title is skipped,
+        ``unless_title`` ones included (an exclusion whose exception only the title can
+        decide must not drop the row before the title is read)."""
         for rule in self._rules_for_origin(source, market, kind, category):
+            if title is None and rule.reads_title:
+                continue
             if rule.accepts_title(title):
                 return rule.label, rule.index
         return EXCLUDE, None

@@ -93,6 +93,22 @@ def test_title_rules_leave_shops_and_untitled_rows_alone():
     assert POLICY.label_for(*AGORA_WEED)[0] == "drugs"  # no title: only origin rules can match
 
 
+def test_an_exclusion_with_a_title_exception_waits_for_the_title(tmp_path: Path):
+    """Labelling by origin alone (the build's first pass) must not apply a rule whose
+    outcome the title decides: "exclude Services unless the title names a database"."""
+    text = Path("data/policy/default.toml").read_text().replace(
+        "[[rules]]", '[[rules]]\nmarkets = ["agora"]\ncategories = ["Services"]\n'
+        'unless_title = ["database"]\nlabel = "exclude"\n\n[[rules]]\n'
+        'markets = ["agora"]\ncategories = ["Services"]\nlabel = "stolen_data"\n\n[[rules]]', 1)
+    path = tmp_path / "policy.toml"
+    path.write_text(text)
+    policy = load_policy(path)
+    origin = ("agora-titles", "agora", "darkweb", "Services")
+    assert policy.label_for(*origin)[0] == "stolen_data"  # by origin: not yet excluded
+    assert policy.label_for(*origin, "Ashley Madison database")[0] == "stolen_data"
+    assert policy.label_for(*origin, "Hacking tutorial")[0] == "exclude"
+
+
 def test_apply_policy_reports_the_rule_note():
     frame = pd.DataFrame({
         "source": ["agora-titles-2014-2015"] * 2, "market": ["agora"] * 2,
