@@ -230,6 +230,8 @@ def fine_tune(
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
             torch.set_rng_state(state["torch_rng"])
+            if state.get("cuda_rng") is not None and device.type == "cuda":
+                torch.cuda.set_rng_state_all(state["cuda_rng"])  # dropout draws on the GPU
         step, epoch, position = state["step"], state["epoch"], state["position"]
         best_f1, best_step, bad = state["best_f1"], state["best_step"], state["bad"]
         history, done = state["history"], state["done"]
@@ -249,7 +251,9 @@ def fine_tune(
         }
         if not done:
             payload |= {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state()}
+                        "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(),
+                        "cuda_rng": (torch.cuda.get_rng_state_all() if device.type == "cuda"
+                                     else None)}
         _atomic_torch_save(payload, work_dir / CHECKPOINT_FILE)
 
     def evaluate() -> bool:
