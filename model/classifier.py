@@ -101,6 +101,7 @@ class Classifier:
             for k, v in (thresholds or self.config.get("thresholds") or {}).items()
         }
         self.thresholds = parse_thresholds(raw, labels)
+        self.bundle_thresholds = self.thresholds  # as trained; overrides never change these
         self.path = path
 
     # -- loading and saving ------------------------------------------------------------
@@ -234,6 +235,11 @@ class Classifier:
         for name, values in raw.items():
             merged[name] = {**merged.get(name, {}), **values}
         self.thresholds = parse_thresholds(merged, self.labels)
+        self.config["thresholds"] = {n: t.to_dict() for n, t in self.thresholds.items()}
+
+    def restore_bundle_thresholds(self) -> None:
+        """Go back to the thresholds the bundle was saved with (drop every override)."""
+        self.thresholds = self.bundle_thresholds
         self.config["thresholds"] = {n: t.to_dict() for n, t in self.thresholds.items()}
 
 

@@ -4,6 +4,7 @@ nothing but is reported."""
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 
@@ -86,3 +87,29 @@ def test_reload_applies_stored_thresholds(tmp_path, models_dir):
         assert client.post("/v1/admin/reload", headers=H).status_code == 200
         card = client.get("/v1/model", headers=H).json()
         assert card["thresholds"]["weapons"] == {"block": 0.6, "review": 0.11}
+
+
+def test_an_override_removed_from_the_file_by_hand_is_dropped(tmp_path, models_dir, monkeypatch):
+    """Another worker (or an operator) deletes this version's entry: the bundle's own
+    thresholds come back, as /v1/model then says they are."""
+    import json
+
+    from serve.api import state
+
+    monkeypatch.setattr(state, "_OVERRIDE_CHECK_S", 0.0)  # look at the file on every batch
+    settings = api_settings(tmp_path, models_dir=str(models_dir))
+    with TestClient(create_app(settings)) as client:
+        _wait_ready(client)
+        trained = client.get("/v1/model", headers=H).json()["thresholds"]["weapons"]
+        put = client.put("/v1/thresholds", json={"thresholds": {"weapons": {"review": 0.11}}},
+                         headers=H)
+        assert put.status_code == 200
+        assert client.get("/v1/model", headers=H).json()["thresholds_overridden"]
+        path = Path(put.json()["stored_in"])
+        time.sleep(0.01)  # a new modification time
+        path.write_text(json.dumps({}), encoding="utf-8")
+        body = {"listings": [{"title": "Glock 19 + 2 mags"}]}
+        assert client.post("/v1/classify", json=body, headers=H).status_code == 200
+        card = client.get("/v1/model", headers=H).json()
+        assert not card["thresholds_overridden"]
+        assert card["thresholds"]["weapons"] == trained

@@ -65,6 +65,8 @@ class ModelState:
             entry = self.overrides.get(clf.version)
             if entry:
                 clf.set_thresholds(entry)
+            elif clf.thresholds is not clf.bundle_thresholds:
+                clf.restore_bundle_thresholds()  # the entry was removed from the file
             self.overrides_error = None
         except (ValueError, KeyError, TypeError) as exc:
             self.overrides_error = f"threshold overrides for {clf.version} ignored: {exc}"
