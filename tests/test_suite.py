@@ -213,3 +213,25 @@ def test_leave_one_market_out_samples_the_bundles_supplements_too(tmp_path: Path
     frames = {"train": pool, "test": rows[rows["market"].isin(["alpha", "beta"])]}
     folds = crossmarket.leave_one_market_out(pool, frames, LABEL_SET, TINY)["folds"]
     assert set(folds) == {"alpha", "beta"}
+
+
+def test_sections_score_each_bundle_on_its_own_input(tiny_classifier):
+    """The dataset's `text` column holds 400 characters of description; a bundle that reads
+    none (a title-only transformer) must be scored on titles alone, as it is served."""
+    import copy
+
+    from model.text import listing_text
+    from training.suite.common import listings_of
+
+    title_only = copy.copy(tiny_classifier)
+    title_only.config = {**tiny_classifier.config, "max_description_chars": 0}
+    frame = tiny_rows().head(40).copy()
+    drugs = " ".join(tiny_rows().query("label == 'drugs'")["title"])
+    frame["description"] = (drugs + " ") * 10  # a body that says "drugs" whatever the title
+    frame["text"] = [listing_text(t, d) for t, d in zip(frame["title"], frame["description"],
+                                                         strict=True)]
+    served = title_only.predict_proba(listings_of(frame))
+    suite = crossmarket.out_of_time(title_only, {"test": frame})["test"]
+    assert suite == crossmarket.market_score(served, frame, title_only.labels)
+    full = tiny_classifier.predict_proba(listings_of(frame))
+    assert (served.argmax(axis=1) != full.argmax(axis=1)).any()  # the inputs do differ

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from model.labels import LabelSet
+from training.baseline import prepared_texts
 from training.metrics import classification_metrics, to_ids
 
 
@@ -18,6 +19,15 @@ def listings_of(frame: pd.DataFrame) -> list[dict[str, Any]]:
         {"title": str(t), "description": d if isinstance(d, str) and d else None}
         for t, d in zip(frame["title"], descriptions, strict=True)
     ]
+
+
+def bundle_texts(classifier: Any, frame: pd.DataFrame) -> list[str]:
+    """The model input ``classifier`` is served for these dataset rows.
+
+    The dataset's ``text`` column uses the default description length; a bundle trained with
+    another (a title-only transformer reads none) must be scored on its own input.
+    """
+    return prepared_texts(frame, int(classifier.config["max_description_chars"]))
 
 
 def cap_per_class(frame: pd.DataFrame, per_class: int | None, seed: int,

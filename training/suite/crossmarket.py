@@ -29,7 +29,7 @@ from sklearn.model_selection import GroupShuffleSplit
 from model import Classifier
 from model.labels import LabelSet
 from training.metrics import to_ids
-from training.suite.common import cap_per_class, rounded, score
+from training.suite.common import bundle_texts, cap_per_class, rounded, score
 from training.suite.fastfit import FoldModel, RetrainConfig
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ def bundle_per_market(classifier: Classifier, frames: dict[str, pd.DataFrame],
                       config: RetrainConfig) -> dict[str, Any]:
     result = {}
     for market, (rows, seen) in market_frames(frames, config).items():
-        proba = classifier.predict_proba_texts(rows["text"].tolist())
+        proba = classifier.predict_proba_texts(bundle_texts(classifier, rows))
         result[market] = {**market_score(proba, rows, classifier.labels), "seen_in_training": seen,
                           "kind": str(rows["kind"].iloc[0])}
     return result
@@ -124,7 +124,7 @@ def out_of_time(classifier: Classifier, frames: dict[str, pd.DataFrame]) -> dict
         frame = frames.get(split)
         if frame is None or frame.empty:
             continue
-        proba = classifier.predict_proba_texts(frame["text"].tolist())
+        proba = classifier.predict_proba_texts(bundle_texts(classifier, frame))
         result[split] = market_score(proba, frame, labels)
         if split == "oot":
             result["oot_per_market"] = {
@@ -144,7 +144,7 @@ def darknet_to_shop(classifier: Classifier, frames: dict[str, pd.DataFrame]) -> 
     result = {}
     negative = classifier.labels.index(classifier.labels.negative)
     for source, rows in shops.groupby("source", sort=True):
-        proba = classifier.predict_proba_texts(rows["text"].tolist())
+        proba = classifier.predict_proba_texts(bundle_texts(classifier, rows))
         decisions, _ = classifier.decide(proba)
         flagged = np.isin(decisions, ["block", "review"])
         result[str(source)] = {

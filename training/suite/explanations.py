@@ -15,7 +15,7 @@ import pandas as pd
 
 from model import Classifier
 from model.explain import explain
-from training.suite.common import listings_of
+from training.suite.common import bundle_texts, listings_of
 
 _TOKENS = re.compile(r"\S+|\s+")
 
@@ -65,7 +65,7 @@ def explanation_examples(classifier: Classifier, frame: pd.DataFrame, *, per_cla
                          errors: int = 4, seed: int = 0) -> dict[str, Any]:
     """Explain a few correct rows per class and a few of the errors of ``frame``."""
     labels = classifier.labels
-    proba = classifier.predict_proba_texts(frame["text"].tolist())
+    proba = classifier.predict_proba_texts(bundle_texts(classifier, frame))
     predicted = np.asarray(labels.names)[proba.argmax(axis=1)]
     truth = frame["label"].to_numpy()
     rng = np.random.default_rng(seed)

@@ -18,7 +18,7 @@ import pandas as pd
 from model import Classifier
 from model.thresholds import BLOCK, REVIEW
 from training.metrics import wilson_interval
-from training.suite.common import rounded
+from training.suite.common import bundle_texts, rounded
 
 DEFAULT_DEFINITION = Path(__file__).with_name("hard_negatives.toml")
 RULE_FIELDS = {"source", "category", "title"}
@@ -119,7 +119,7 @@ def hard_negatives(classifier: Classifier, frames: dict[str, pd.DataFrame],
     masks = {g.name: g.mask(rows) for g in groups}
     any_group = np.any(list(masks.values()), axis=0) if masks else np.zeros(len(rows), bool)
     scored = rows[any_group]
-    proba = classifier.predict_proba_texts(scored["text"].tolist())
+    proba = classifier.predict_proba_texts(bundle_texts(classifier, scored))
     decisions = np.asarray(classifier.decide(proba)[0])
     labels = np.asarray(classifier.labels.names)[proba.argmax(axis=1)]
     result = {}

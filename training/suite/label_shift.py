@@ -17,7 +17,7 @@ import pandas as pd
 
 from model import BundleError, Classifier
 from model.priors import MIN_GROUP_ROWS, adapt_groups, prior_vector, source_prior
-from training.suite.common import rounded
+from training.suite.common import bundle_texts, rounded
 from training.suite.crossmarket import market_score
 
 SPLITS = ("test", "oot", "cross_market")
@@ -33,7 +33,7 @@ def label_shift(classifier: Classifier, frames: dict[str, pd.DataFrame],
     except BundleError:  # a bundle that predates it: the same quantity, computed here
         val = frames["validation"]
         source = prior_vector(source_prior(
-            classifier.predict_proba_texts(val["text"].tolist()), names), names)
+            classifier.predict_proba_texts(bundle_texts(classifier, val)), names), names)
         origin = "computed from the validation split (the bundle records none)"
     result: dict[str, Any] = {
         "min_rows": min_rows, "source_prior_origin": origin,
@@ -43,7 +43,7 @@ def label_shift(classifier: Classifier, frames: dict[str, pd.DataFrame],
         frame = frames.get(split)
         if frame is None or frame.empty:
             continue
-        proba = classifier.predict_proba_texts(frame["text"].tolist())
+        proba = classifier.predict_proba_texts(bundle_texts(classifier, frame))
         adapted, fitted = adapt_groups(proba, frame["market"].to_numpy(), source,
                                        min_rows=min_rows)
         markets: dict[str, Any] = {}

@@ -39,6 +39,7 @@ from training.suite import (
     render,
     robustness,
 )
+from training.suite.common import bundle_texts
 from training.suite.explanations import explanation_examples
 from training.suite.fastfit import RetrainConfig
 from training.suite.html_report import page
@@ -136,8 +137,8 @@ def run_section(name: str, classifier: Classifier, frames: dict[str, Any],
     if name == "calibration":
         val, test = frames["validation"], frames["test"]
         return calibration.calibration_suite(
-            classifier, val["text"].tolist(), to_ids(val["label"], labels),
-            test["text"].tolist(), to_ids(test["label"], labels))
+            classifier, bundle_texts(classifier, val), to_ids(val["label"], labels),
+            bundle_texts(classifier, test), to_ids(test["label"], labels))
     if name == "label_shift":
         return label_shift.label_shift(classifier, frames)
     if name == "explanations":
