@@ -41,6 +41,17 @@ def test_feedback_is_stored_durably(tmp_path, tiny_classifier):
                                           "feedback")]
 
 
+def test_a_verdict_needs_a_real_id_and_a_loaded_model_to_check_its_class(tmp_path,
+                                                                         tiny_classifier):
+    with TestClient(create_app(api_settings(tmp_path / "a"), tiny_classifier)) as c:
+        r = c.post("/v1/feedback", json={"id": " ", "title": "x", "label": "drugs"}, headers=H)
+        assert r.status_code == 422 and "id" in r.text  # a blank id would merge listings
+    settings = api_settings(tmp_path / "b", models_dir=str(tmp_path / "no-models"))
+    with TestClient(create_app(settings)) as c:  # no bundle to load: the class is unchecked
+        r = c.post("/v1/feedback", json={"title": "x", "label": "drug"}, headers=H)
+        assert r.status_code == 503 and "/readyz" in r.json()["message"]
+
+
 def test_export_matches_the_dataset_columns(tmp_path, tiny_classifier, capsys):
     settings = api_settings(tmp_path)
     verdicts = [

@@ -174,10 +174,14 @@ def build_request_models(settings: Settings) -> RequestModels:
         Annotated[listing, Tag(ONE_LISTING)] | Annotated[batch, Tag(LISTING_BATCH)],
         Discriminator(_classify_form),
     ]
+    # a verdict's id names the listing: the export keeps the latest verdict per id, so a
+    # blank one would merge unrelated listings
+    listing_id = (str | None, Field(None, max_length=settings.max_id_chars, **text,
+                                    description="your id for the listing, if it has one"))
     feedback = create_model(
         "Feedback",
         __config__=forbid,
-        id=ident,
+        id=listing_id,
         title=(str, Field(max_length=settings.max_title_chars, **text,
                           validation_alias=AliasChoices("title", "text"),
                           description="the listing's title ('text' is accepted too)")),

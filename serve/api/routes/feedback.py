@@ -28,7 +28,10 @@ def build_router(models: RequestModels) -> APIRouter:
         body: feedback_body, principal: FeedbackCaller, services: ServicesDep
     ) -> dict[str, Any]:
         clf = services.state.classifier
-        if clf is not None and body.label not in clf.labels.names:
+        if clf is None:  # the label is checked against the model's classes
+            raise ApiError(503, "no model is loaded yet, so the verdict's class cannot be "
+                           "checked; retry when /readyz answers 200")
+        if body.label not in clf.labels.names:
             raise ApiError(422, f"unknown class {body.label!r}; choose among "
                            f"{list(clf.labels.names)}", field="body.label")
         store = services.feedback
@@ -36,7 +39,7 @@ def build_router(models: RequestModels) -> APIRouter:
             raise ApiError(503, "the feedback store is not open yet")
         verdict = Verdict(title=body.title, label=body.label, description=body.description,
                           listing_id=body.id, note=body.note, moderator=principal.name,
-                          model_version=None if clf is None else clf.version)
+                          model_version=clf.version)
         feedback_id = await asyncio.get_running_loop().run_in_executor(None, store.add, verdict)
         services.metrics.feedback.labels(label=body.label).inc()
         return {"feedback_id": feedback_id, "stored": True, "model_version": verdict.model_version}
