@@ -131,6 +131,20 @@ def test_thresholds_persist_across_app_recreation(tmp_path, tiny_classifier):
         assert c.get("/v1/model", headers=H).json()["thresholds"]["drugs"]["block"] == 0.6
 
 
+def test_an_unreadable_overrides_file_is_reported_not_a_crash(tmp_path, tiny_classifier):
+    settings = api_settings(tmp_path)
+    settings.thresholds_file.parent.mkdir(parents=True, exist_ok=True)
+    settings.thresholds_file.write_text("{not json")
+    with TestClient(create_app(settings, tiny_classifier)) as c:
+        card = c.get("/v1/model", headers=H)
+        assert card.status_code == 200
+        assert card.json()["thresholds_overridden"] is False
+        assert "not readable JSON" in card.json()["thresholds_error"]
+        r = c.put("/v1/thresholds", json={"thresholds": {"drugs": {"block": 0.9}}}, headers=H)
+        assert r.status_code == 500 and str(settings.thresholds_file) in r.json()["message"]
+        assert c.get("/v1/model", headers=H).json()["thresholds"]["drugs"]["block"] == 0.6
+
+
 def test_readyz_and_503_without_a_model(tmp_path):
     settings = api_settings(tmp_path)  # its models folder is empty
     with TestClient(create_app(settings)) as c:

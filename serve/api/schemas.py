@@ -112,7 +112,10 @@ class ModelCard(BaseModel):
     negative_label: str
     illicit_labels: list[str]
     thresholds: dict[str, dict[str, float]]
-    thresholds_overridden: bool
+    thresholds_overridden: bool = Field(
+        description="whether the thresholds in use differ from the bundle's own")
+    thresholds_error: str | None = Field(
+        None, description="why the stored overrides were not applied, if they were not")
     metrics: dict[str, Any] | None
     data_fingerprint: Any = None
     created_at: str | None

@@ -46,7 +46,8 @@ async def model_card(
         "negative_label": clf.labels.negative,
         "illicit_labels": list(clf.labels.illicit),
         "thresholds": {n: t.to_dict() for n, t in clf.thresholds.items()},
-        "thresholds_overridden": services.overrides.get(clf.version) is not None,
+        "thresholds_overridden": clf.thresholds != clf.bundle_thresholds,
+        "thresholds_error": services.state.overrides_error,
         "metrics": config.get("metrics"),
         "data_fingerprint": fingerprint,
         "created_at": None if config.get("created_at") is None else str(config["created_at"]),
@@ -80,7 +81,11 @@ async def put_thresholds(
                 raise ApiError(422, str(exc), field=field) from None
             merged[name] = values
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, services.overrides.set, clf.version, merged)
+        try:
+            await loop.run_in_executor(None, services.overrides.set, clf.version, merged)
+        except ValueError as exc:  # the file is there but unreadable: say so, change nothing
+            raise ApiError(500, f"the change was not applied: {exc}; fix or remove that file",
+                           code="overrides_unreadable") from None
         clf.set_thresholds(merged)
         services.state.note_overrides_written()
         return {"model_version": clf.version,
