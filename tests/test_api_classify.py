@@ -190,6 +190,21 @@ def test_request_id_is_echoed_or_made(client):
     assert made != "bad id\twith tab" and r.json()["request_id"] == made
 
 
+def test_an_unexpected_error_is_a_500_with_the_request_id(tmp_path, tiny_classifier,
+                                                        monkeypatch):
+    from serve.api.routes import model_card
+
+    def broken(_clf):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(model_card, "supports_explanations", broken)
+    app = create_app(api_settings(tmp_path), tiny_classifier)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/v1/model", headers={**H, "X-Request-ID": "trace-500"})
+    assert r.status_code == 500 and r.json()["error"] == "internal_error"
+    assert r.headers["x-request-id"] == "trace-500" == r.json()["request_id"]
+
+
 def test_unknown_route_is_json_404(client):
     r = client.get("/v2/nothing")
     assert r.status_code == 404 and r.json()["error"] == "not_found"

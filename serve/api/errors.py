@@ -118,10 +118,13 @@ async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONR
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error", exc_info=exc,
               extra={"request_id": request_id_of(request), "path": request.url.path})
+    # Starlette sends this response from outside the middleware that adds the request id
+    # header to every other answer, so it is added here
+    request_id = request_id_of(request)
     return JSONResponse(
         error_body(request, "internal_error",
                    "internal error; the request id identifies it in the server log"),
-        status_code=500,
+        status_code=500, headers={"X-Request-ID": request_id} if request_id else None,
     )
 
 
