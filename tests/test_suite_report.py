@@ -54,6 +54,24 @@ def test_compare_two_runs(tiny_dataset, models_dir, tmp_path):
     assert rows[ece]["b_minus_a"] == 0.0
     only_b = next(k for k in rows if k.startswith("hard_negatives."))
     assert rows[only_b]["a"] is None and rows[only_b]["b_minus_a"] is None
+    assert result["not_comparable"] == []
+
+
+def test_compare_says_when_runs_are_not_comparable(tiny_dataset, models_dir, tmp_path, capsys):
+    import json
+
+    a, _ = run_suite("baseline-test", tiny_dataset, tmp_path / "a", ["calibration"], TINY)
+    document = json.loads((a / "suite.json").read_text())
+    document["dataset"]["fingerprint"] = "another build"
+    document["robustness_rows"] = 500
+    (tmp_path / "b.json").write_text(json.dumps(document))
+    code = main(["evaluate", "--compare", str(a), str(tmp_path / "b.json"),
+                 "--output", str(tmp_path / "c")])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "warning: the two runs differ in the dataset" in out
+    assert "warning: the two runs differ in the robustness sample" in out
+    assert "Not comparable" in (tmp_path / "c" / "compare.html").read_text()
 
 
 def test_compare_cli_writes_html(tiny_dataset, models_dir, tmp_path, capsys):

@@ -17,13 +17,16 @@ def run_from_args(args: argparse.Namespace) -> int:
         a_name, b_name = args.compare
 
         def run(bundle: str) -> dict:
-            return run_suite(bundle, dataset, None, sections)[1]
+            return run_suite(bundle, dataset, None, sections,
+                             robustness_rows=args.robustness_rows)[1]
 
         result = comparing.compare(comparing.load_or_run(a_name, run),
                                    comparing.load_or_run(b_name, run))
         out = Path(args.output) if args.output else (
             Path("artifacts/reports") / f"compare-{result['a']}-vs-{result['b']}")
         path = comparing.write_comparison(result, out)
+        for difference in result["not_comparable"]:
+            print(f"warning: the two runs differ in {difference}")
         print("\n".join(comparing.summary_lines(result)))
         print(f"comparison written to {path}")
         return 0

@@ -188,6 +188,8 @@ def run_suite(
         "dataset": {"name": info["name"], "fingerprint": info["fingerprint"]},
         "created_at": dt.datetime.now(dt.UTC).isoformat(),
         "config": asdict(config),
+        "robustness_rows": robustness_rows,
+        "sections_run": list(sections),
         "seconds": timings,
         "headline": headline,
         "sections": results,
