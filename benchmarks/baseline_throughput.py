@@ -32,8 +32,9 @@ def _init_worker(model: str) -> None:
 
 
 def _score(chunk: list[dict]) -> int:
+    """What :func:`batch_rate` times for one batch: scores, then decisions."""
     assert _worker_classifier is not None
-    _worker_classifier.predict_proba(chunk)
+    _worker_classifier.decide(_worker_classifier.predict_proba(chunk))
     return len(chunk)
 
 
@@ -102,7 +103,11 @@ def main() -> None:
         latency_ms_p50=statistics.median(single),
         latency_ms_p95=float(np.percentile(single, 95)),
         latency_ms_p99=float(np.percentile(single, 99)),
-        peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        # this process holds the test split and the listings besides the model; each worker
+        # of the parallel figures holds only the model and its batches
+        peak_rss_mib_main_process=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        peak_rss_mib_largest_worker=resource.getrusage(
+            resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         load_average_1m=os.getloadavg()[0],
     )
     for key, value in figures.items():
