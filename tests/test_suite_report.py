@@ -108,6 +108,17 @@ def test_explain_cli_uses_the_shared_explainer(models_dir, tiny_classifier, caps
     assert "<span" in page.read_text(encoding="utf-8")
 
 
+def test_explain_html_without_words_escapes_the_listing(models_dir, tmp_path, monkeypatch):
+    from model import explain as explaining
+
+    monkeypatch.setattr(explaining, "explain", lambda *a, **k: explaining.Explanation(
+        "weapons", [], status="timeout", detail="budget spent"))
+    page = tmp_path / "e.html"
+    assert main(["explain", "Glock 19 & <b>mags</b>", "--html", str(page)]) == 0
+    text = page.read_text(encoding="utf-8")
+    assert "Glock 19 &amp;" in text and "<b>mags" not in text
+
+
 def test_explain_cli_rejects_bad_input(models_dir, capsys):
     assert main(["explain", "   "]) == 2
     assert main(["explain", "Glock", "--top-k", "0"]) == 2

@@ -6,6 +6,7 @@ Uses ``model.explain.explain``, the same code as the HTTP API's ``explain=true``
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import sys
 from pathlib import Path
@@ -61,7 +62,7 @@ def _explain(args: argparse.Namespace) -> int:
             print(f"  {weight:+8.4f}  {word}")
     if args.html:
         [text] = classifier.prepare([listing])
-        body = coloured_html(text, dict(result.words)) if result.words else text
+        body = coloured_html(text, dict(result.words)) if result.words else html.escape(text)
         Path(args.html).write_text(
             page(f"{result.class_name}: {prediction.decision}", [("Listing", body)],
                  f"model {classifier.version}; red pushes towards {result.class_name}"),
