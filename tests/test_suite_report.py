@@ -85,6 +85,8 @@ def test_compare_cli_writes_html(tiny_dataset, models_dir, tmp_path, capsys):
 def test_unknown_suite_section_is_a_clear_error(models_dir, capsys):
     assert main(["evaluate", "baseline-test", "--suite", "vibes"]) == 2
     assert "unknown suite section" in capsys.readouterr().err
+    assert main(["evaluate", "baseline-test", "--robustness-rows", "100"]) == 2  # no --suite
+    assert "give it with --suite" in capsys.readouterr().err
     assert parse_sections("all") == list(SECTIONS)
     assert parse_sections("robustness, calibration") == ["robustness", "calibration"]
 

@@ -247,6 +247,9 @@ def _train_transformer_or_cascade(
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    if args.robustness_rows is not None and not (args.suite or args.compare):
+        raise ValueError("--robustness-rows samples the suite's robustness section: give it "
+                         "with --suite (or --compare)")
     if args.suite or args.compare:
         from training.suite.cli import run_from_args
 
