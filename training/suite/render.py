@@ -36,8 +36,11 @@ def crossmarket(r: dict[str, Any]) -> tuple[str, Figures]:
     per_market = r.get("bundle_per_market", {})
     if per_market:
         parts += ["<h3>The bundle per market</h3><p>Seen = the market has rows in the "
-                  "training split (scored on its vendor-disjoint test rows); unseen markets "
-                  "are scored on all their rows.</p>",
+                  "test split, so its other vendors' rows were in training (it is scored on "
+                  "those vendor-disjoint test rows); unseen = a market held out whole (the "
+                  "2020 markets, the held-out shops), scored on its held-out rows. Either way "
+                  "at most the suite's <code>test_per_class</code> rows of each class are "
+                  "scored (see the settings in suite.json).</p>",
                   table(["market", "kind", "seen", "rows", "classes", "macro-F1", "accuracy"],
                         [[m, v["kind"], v["seen_in_training"], v["rows"],
                           ", ".join(v["classes"]), v["macro_f1"], v["accuracy"]]
