@@ -113,3 +113,47 @@ def test_an_override_removed_from_the_file_by_hand_is_dropped(tmp_path, models_d
         card = client.get("/v1/model", headers=H).json()
         assert not card["thresholds_overridden"]
         assert card["thresholds"]["weapons"] == trained
+
+
+def _store_many(path: str, prefix: str, n: int) -> None:
+    from serve.api.overrides import ThresholdOverrides
+
+    store = ThresholdOverrides(Path(path))
+    for i in range(n):
+        store.set(f"{prefix}-{i}", {"drugs": {"block": 0.9, "review": 0.4}})
+
+
+def test_two_processes_storing_overrides_lose_no_entry(tmp_path):
+    """Server workers are processes: each one's read-change-write must see the other's."""
+    import json
+    import multiprocessing
+
+    path = tmp_path / "threshold_overrides.json"
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_store_many, args=(str(path), name, 60))
+               for name in ("a", "b")]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+        assert worker.exitcode == 0
+    assert len(json.loads(path.read_text())) == 120
+
+
+def test_a_threshold_change_reaches_a_model_installed_as_it_was_written(
+        tmp_path, tiny_classifier, monkeypatch):
+    """A reload that read the overrides file just before a PUT wrote it installs a model
+    without the change; the next batch must apply it to that model."""
+    from serve.api import state
+
+    monkeypatch.setattr(state, "_OVERRIDE_CHECK_S", 0.0)
+    with TestClient(create_app(api_settings(tmp_path), tiny_classifier)) as client:
+        _wait_ready(client)
+        loaded_before_the_write = clone(tiny_classifier)  # same version, file not yet read
+        assert client.put("/v1/thresholds", json={"thresholds": {"weapons": {"review": 0.11}}},
+                          headers=H).status_code == 200
+        client.app.state.services.state._install(loaded_before_the_write)  # the reload ends
+        body = {"listings": [{"title": "Glock 19 + 2 mags"}]}
+        assert client.post("/v1/classify", json=body, headers=H).status_code == 200
+        card = client.get("/v1/model", headers=H).json()
+        assert card["thresholds"]["weapons"]["review"] == 0.11

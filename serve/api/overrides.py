@@ -11,14 +11,34 @@ other worker processes notice a change by its modification time.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from model.bundle import write_json_atomic
+
+try:
+    import fcntl
+except ImportError:  # not POSIX (Windows): one process per machine is then the safe setup
+    fcntl = None  # type: ignore[assignment]
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock across processes (POSIX ``flock``; only the thread lock elsewhere)."""
+    if fcntl is None:
+        yield
+        return
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 class ThresholdOverrides:
@@ -43,7 +63,14 @@ class ThresholdOverrides:
         return entry if isinstance(entry, dict) else None
 
     def set(self, version: str, thresholds: Mapping[str, Mapping[str, float]]) -> None:
-        with self._lock:
+        """Store ``thresholds`` for ``version``, keeping every other version's entry.
+
+        Read, change and write happen under a lock shared by every process on this machine
+        (``fcntl.flock`` on a lock file beside it): two server workers storing a change at
+        once must not each write back the file without the other's entry.
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock, _file_lock(self.path.with_name(f".{self.path.name}.lock")):
             document = self._read()
             document[version] = {k: dict(v) for k, v in thresholds.items()}
             write_json_atomic(self.path, document)

@@ -110,8 +110,15 @@ class ModelState:
         return clf
 
     def note_overrides_written(self) -> None:
-        """This process wrote the overrides file and already applied it."""
-        self._override_stamp = self.overrides.stamp()
+        """This process wrote the overrides file: the next batch applies it again, to the
+        model current then.
+
+        The writer applied the change to the model it saw; a reload finishing at the same
+        moment may have installed a model that read the file before the write, and marking
+        the file as seen would leave that model serving without the change.
+        """
+        self._override_stamp = None
+        self._override_checked = 0.0
 
     # -- prediction (runs on the inference threads) -------------------------------------
     def _refresh_overrides(self, clf: Classifier) -> None:
