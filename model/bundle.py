@@ -93,6 +93,12 @@ def read_json_object(path: Path) -> dict[str, Any]:
     return data
 
 
+def dataset_fingerprint(config: Mapping[str, Any]) -> str | None:
+    """The fingerprint of the built dataset a bundle was trained on (None when unrecorded)."""
+    dataset = config.get("dataset")
+    return dataset.get("fingerprint") if isinstance(dataset, Mapping) else None
+
+
 def read_config(directory: Path) -> dict[str, Any]:
     """Read a bundle's ``config.json`` with clear errors; no checksum work."""
     directory = Path(directory)

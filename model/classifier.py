@@ -230,16 +230,12 @@ class Classifier:
         return adapt_priors(proba, self.source_prior)
 
     def set_thresholds(self, raw: Mapping[str, Mapping[str, float]]) -> None:
-        """Replace thresholds for the given classes (others kept); validated first."""
-        merged = {n: t.to_dict() for n, t in self.thresholds.items()}
+        """Use ``raw`` for the classes it names and the bundle's own thresholds for the rest
+        (``{}`` drops every override); validated first."""
+        merged = {n: t.to_dict() for n, t in self.bundle_thresholds.items()}
         for name, values in raw.items():
             merged[name] = {**merged.get(name, {}), **values}
         self.thresholds = parse_thresholds(merged, self.labels)
-        self.config["thresholds"] = {n: t.to_dict() for n, t in self.thresholds.items()}
-
-    def restore_bundle_thresholds(self) -> None:
-        """Go back to the thresholds the bundle was saved with (drop every override)."""
-        self.thresholds = self.bundle_thresholds
         self.config["thresholds"] = {n: t.to_dict() for n, t in self.thresholds.items()}
 
 

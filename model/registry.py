@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from model.bundle import BundleError, read_config
+from model.bundle import BundleError, dataset_fingerprint, read_config
 from model.kinds import known_kinds
 
 DEFAULT_MODELS_DIR = "artifacts/models"
@@ -91,8 +91,7 @@ def _validation_and_dataset(path: Path) -> tuple[float | None, str | None]:
     """A bundle's validation macro-F1 and its dataset's fingerprint (None where unknown)."""
     config = read_config(path)
     score = config.get("metrics", {}).get("validation", {}).get("macro_f1")
-    return (float(score) if score is not None else None,
-            config.get("dataset", {}).get("fingerprint"))
+    return float(score) if score is not None else None, dataset_fingerprint(config)
 
 
 def adopt_if_best(path: Path, make_default: bool | None,
@@ -114,8 +113,6 @@ def adopt_if_best(path: Path, make_default: bool | None,
         set_default(path.name, root)
         reason = "--set-default" if make_default else "there was no default"
         return f"{path.name} is now the default ({reason})"
-    if current == path.name:
-        return f"{path.name} is the default"
     try:
         theirs, their_data = _validation_and_dataset(root / current)
     except BundleError as exc:

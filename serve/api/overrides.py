@@ -33,12 +33,9 @@ def _file_lock(path: Path) -> Iterator[None]:
     if fcntl is None:
         yield
         return
-    with open(path, "a+b") as handle:
+    with open(path, "a+b") as handle:  # closing it releases the lock
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        yield
 
 
 class ThresholdOverrides:

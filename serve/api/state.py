@@ -62,11 +62,8 @@ class ModelState:
         """Apply the stored thresholds for ``clf.version``; a bad entry is reported, not fatal."""
         self._override_stamp = self.overrides.stamp()
         try:
-            entry = self.overrides.get(clf.version)
-            if entry:
-                clf.set_thresholds(entry)
-            elif clf.thresholds is not clf.bundle_thresholds:
-                clf.restore_bundle_thresholds()  # the entry was removed from the file
+            # no entry (none stored, or removed from the file): the bundle's own thresholds
+            clf.set_thresholds(self.overrides.get(clf.version) or {})
             self.overrides_error = None
         except (ValueError, KeyError, TypeError) as exc:
             self.overrides_error = f"threshold overrides for {clf.version} ignored: {exc}"

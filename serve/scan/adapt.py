@@ -56,27 +56,31 @@ def scan_files(path: Path) -> list[Path]:
         if path.suffix != ".parquet":
             raise AdaptError(f"{path}: adapt reads Parquet scan outputs, not {path.suffix!r}")
         return [path]
-    try:
-        manifest = Manifest.load(path) if path.is_dir() else None
-    except ManifestMismatch as exc:
-        raise AdaptError(str(exc)) from exc
-    if manifest is not None and (path / PARTS_DIR).is_dir():
-        # a scan's own folder: only the parts its manifest committed (a killed run may have
-        # left a half-written one), and only once the scan has finished
-        if not manifest.data.get("complete"):
-            done = sum(1 for f in manifest.data["files"].values() if f.get("complete"))
-            raise AdaptError(f"{path}: the scan is not finished ({done} of "
-                             f"{len(manifest.data['files'])} input files done); run the same "
-                             "`contraband scan` command again to finish it, then adapt")
-        files = [path / PARTS_DIR / name for name in manifest.parts()]
-        if not files:
-            raise AdaptError(f"{path}: the scan holds no scored rows")
-        return files
     if (path / PARTS_DIR).is_dir():
+        try:
+            manifest = Manifest.load(path)
+        except ManifestMismatch as exc:
+            raise AdaptError(str(exc)) from exc
+        if manifest is not None:
+            return _committed_parts(path, manifest)
         path = path / PARTS_DIR
     files = sorted(path.glob("*.parquet")) if path.is_dir() else []
     if not files:
         raise AdaptError(f"{path}: no Parquet files found (expected a scan's output)")
+    return files
+
+
+def _committed_parts(path: Path, manifest: Manifest) -> list[Path]:
+    """A scan's own folder: only the parts its manifest committed (a killed run may have
+    left a half-written one), and only once the scan has finished."""
+    if not manifest.data.get("complete"):
+        done = sum(1 for f in manifest.data["files"].values() if f.get("complete"))
+        raise AdaptError(f"{path}: the scan is not finished ({done} of "
+                         f"{len(manifest.data['files'])} input files done); run the same "
+                         "`contraband scan` command again to finish it, then adapt")
+    files = [path / PARTS_DIR / name for name in manifest.parts()]
+    if not files:
+        raise AdaptError(f"{path}: the scan holds no scored rows")
     return files
 
 

@@ -20,7 +20,7 @@ from serve.scan.scoring import ScoredChunk
 MANIFEST_FILE = "manifest.json"
 FORMAT_VERSION = 1
 # settings a resume must share with the run that started the output
-# (group_by decides what the per-group totals add up; manifests older than it lack the key)
+# (group_by decides what the per-group totals add up)
 IDENTITY_KEYS = ("model_version", "inputs", "columns", "chunk_rows", "group_by")
 
 
@@ -76,7 +76,7 @@ class Manifest:
         """Refuse to resume when the model, inputs or chunking differ from the first run."""
         problems = []
         for key in IDENTITY_KEYS:
-            if key == "group_by" and key not in self.data:
+            if key not in self.data:  # written before the key was part of the identity
                 continue
             then, now = self.data.get(key), identity.get(key)
             if then != now:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from model.bundle import dataset_fingerprint
 from model.cascade import CascadeModel
 from model.classifier import Classifier
 from model.priors import source_prior
@@ -80,7 +81,7 @@ def require_same_dataset(info: dict, parts: dict[str, Classifier]) -> None:
     """
     wanted = info.get("fingerprint")
     for role, clf in parts.items():
-        theirs = clf.config.get("dataset", {}).get("fingerprint")
+        theirs = dataset_fingerprint(clf.config)
         if theirs != wanted:
             raise ValueError(
                 f"the {role} {clf.version} was trained on dataset {str(theirs)[:12]}…, not on "
