@@ -104,6 +104,13 @@ def test_model_card(client, tiny_classifier):
     assert "files" not in card["config"]
 
 
+def test_model_card_names_the_training_data(tmp_path, tiny_classifier):
+    trained = clone(tiny_classifier)
+    trained.config["dataset"] = {"name": "default", "fingerprint": "549a193f"}
+    with TestClient(create_app(api_settings(tmp_path), trained)) as c:
+        assert c.get("/v1/model", headers=H).json()["data_fingerprint"] == "549a193f"
+
+
 def test_thresholds_persist_across_app_recreation(tmp_path, tiny_classifier):
     settings = api_settings(tmp_path)
     listing = {"title": "5g MDMA crystal 84% pure"}

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from model.bundle import CARD_FILE
+from model.bundle import CARD_FILE, dataset_fingerprint
 from model.explain import supports_explanations
 from model.thresholds import ClassThresholds
 from serve.api.errors import ApiError
@@ -17,9 +17,6 @@ from serve.api.security import AdminCaller, ClassifyCaller
 from serve.api.services import ServicesDep
 
 router = APIRouter(prefix="/v1", tags=["model"], responses=COMMON_ERRORS)
-_FINGERPRINT_KEYS = ("data_fingerprint", "dataset_fingerprint", "fingerprint")
-
-
 def _read_card(clf: Any) -> str | None:
     if clf.path is None:
         return None
@@ -36,9 +33,6 @@ async def model_card(
 ) -> dict[str, Any]:
     clf = current_classifier(services)
     config = {k: v for k, v in clf.config.items() if k != "files"}
-    fingerprint = next((config[k] for k in _FINGERPRINT_KEYS if k in config), None)
-    if fingerprint is None and isinstance(config.get("data"), dict):
-        fingerprint = config["data"].get("fingerprint")
     return {
         "version": clf.version,
         "kind": str(config.get("kind", "unknown")),
@@ -49,7 +43,7 @@ async def model_card(
         "thresholds_overridden": clf.thresholds != clf.bundle_thresholds,
         "thresholds_error": services.state.overrides_error,
         "metrics": config.get("metrics"),
-        "data_fingerprint": fingerprint,
+        "data_fingerprint": dataset_fingerprint(config),
         "created_at": None if config.get("created_at") is None else str(config["created_at"]),
         "path": None if clf.path is None else str(clf.path),
         "loaded_at": services.state.loaded_at,
