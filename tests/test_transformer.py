@@ -495,3 +495,39 @@ def test_supplement_rows_join_the_training_texts(tiny, tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="has no supplement 'nope'"):  # before any training
         train_transformer(copy, tmp_path / "models",
                           tiny_options(base, tmp_path / "w2", supplements=["nope"]))
+
+
+def test_linear_probe_trains_the_head_alone_and_frozen_embeddings_never_move(
+        tiny, tmp_path, monkeypatch):
+    """--linear-probe-steps 2 --freeze-embeddings: after steps 1 and 2 only the head (the
+    classifier and BERT's pooler) has moved; from step 3 the encoder trains too; the word
+    embeddings stay the base's throughout."""
+    import torch
+    from transformers import AutoModel
+
+    from training.transformer import finetune, train_transformer
+
+    snapshots = []
+    original = finetune.predict_logits
+
+    def recording(model, *args, **kwargs):  # called once per validation, i.e. every step
+        snapshots.append({n: p.detach().clone() for n, p in model.named_parameters()})
+        return original(model, *args, **kwargs)
+
+    monkeypatch.setattr(finetune, "predict_logits", recording)
+    base, dataset, _, _ = tiny
+    train_transformer(dataset, tmp_path / "models",
+                      tiny_options(base, tmp_path / "w", max_steps=4, eval_steps=1,
+                                   linear_probe_steps=2, freeze_embeddings=True,
+                                   fine_tune_only=True))
+    pretrained = {f"bert.{n}": p for n, p in AutoModel.from_pretrained(base).named_parameters()}
+    layer = "bert.encoder.layer.0.output.dense.weight"
+    embeddings = "bert.embeddings.word_embeddings.weight"
+    assert len(snapshots) == 4
+    for after_probe_step in snapshots[:2]:
+        assert torch.equal(after_probe_step[layer], pretrained[layer])
+    assert not torch.equal(snapshots[0]["classifier.weight"], snapshots[1]["classifier.weight"])
+    assert not torch.equal(snapshots[0]["bert.pooler.dense.weight"],
+                           snapshots[1]["bert.pooler.dense.weight"])
+    assert not torch.equal(snapshots[2][layer], pretrained[layer])
+    assert all(torch.equal(s[embeddings], pretrained[embeddings]) for s in snapshots)

@@ -13,7 +13,11 @@ from model.transformer import _token_budget_batches
 from training.transformer import TransformerOptions, add_transformer_arguments, options_from_args
 from training.transformer.cascade import choose_cut
 from training.transformer.export import check_agreement
-from training.transformer.finetune import epoch_batches
+from training.transformer.finetune import (
+    epoch_batches,
+    learning_rate_schedule,
+    probe_head_schedule,
+)
 from training.transformer.metrics import macro_f1
 from training.transformer.sampling import capped_sample, class_weights, water_fill
 
@@ -33,6 +37,34 @@ def test_options_round_trip_through_argparse():
                                  {"min_agreement": 1.5}, {"input": "body"}])
 def test_options_reject_bad_values(bad):
     with pytest.raises(ValueError):
+        TransformerOptions(**bad)
+
+
+def test_learning_rate_schedule_without_a_probe_is_warm_up_then_linear_decay():
+    schedule = learning_rate_schedule(100, TransformerOptions(warmup_ratio=0.1))
+    assert [schedule(s) for s in (0, 9)] == [0.1, 1.0]
+    assert schedule(10) == pytest.approx(1.0) and schedule(55) == pytest.approx(0.5)
+    assert schedule(100) == 0.0
+
+
+def test_linear_probe_schedule_holds_the_encoder_then_warms_it_up():
+    """During the probe the encoder's factor is 0 and the head's is linear_probe_lr; after
+    it both follow one warm-up (over the remaining steps) and decay to zero."""
+    options = TransformerOptions(warmup_ratio=0.1, linear_probe_steps=20,
+                                 linear_probe_lr=1e-3, learning_rate=1e-4)
+    encoder = learning_rate_schedule(120, options)
+    head = probe_head_schedule(encoder, options)
+    assert {encoder(s) for s in range(20)} == {0.0}
+    assert all(head(s) == pytest.approx(10.0) for s in range(20))
+    assert encoder(20) == head(20) == pytest.approx(0.1)  # warm-up: 10 of the 100 left
+    assert encoder(30) == pytest.approx(1.0) and encoder(120) == 0.0
+    assert head(75) == encoder(75) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("bad", [{"linear_probe_steps": -1}, {"linear_probe_lr": 0},
+                                 {"linear_probe_steps": 50, "max_steps": 50}])
+def test_linear_probe_options_are_checked(bad):
+    with pytest.raises(ValueError, match="linear_probe"):
         TransformerOptions(**bad)
 
 

@@ -21,7 +21,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,6 +181,83 @@ def prepare_work_dir(work_dir: Path, options: TransformerOptions,
     return None
 
 
+NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+
+
+def head_parameter_names(model: nn.Module) -> set[str]:
+    """The classification head's parameters: everything outside the base encoder, plus the
+    base's pooler, which BERT's head reads (its pooled [CLS] vector)."""
+    base = model.base_model
+    encoder = {id(p) for p in base.parameters()}
+    pooler = getattr(base, "pooler", None)
+    pooled = {id(p) for p in pooler.parameters()} if pooler is not None else set()
+    return {n for n, p in model.named_parameters() if id(p) not in encoder or id(p) in pooled}
+
+
+def parameter_groups(model: nn.Module, options: TransformerOptions
+                     ) -> tuple[list[dict[str, Any]], list[nn.Parameter]]:
+    """AdamW groups (head or not, weight decay or not) and the encoder parameters that
+    train; frozen word embeddings are in no group. Only a run with a linear-probe phase
+    splits head from encoder, so runs without one keep the two groups their checkpoints
+    were saved with."""
+    frozen: set[int] = set()
+    if options.freeze_embeddings:
+        embeddings = model.get_input_embeddings()
+        if embeddings is None:
+            raise ValueError("--freeze-embeddings: the base model has no input embeddings")
+        for p in embeddings.parameters():
+            p.requires_grad_(False)
+            frozen.add(id(p))
+    head = head_parameter_names(model) if options.linear_probe_steps else set()
+    named = [(n, p) for n, p in model.named_parameters() if id(p) not in frozen]
+    groups = []
+    for in_head in ((False, True) if head else (False,)):
+        for decay in (True, False):
+            params = [p for n, p in named if (n in head) == in_head
+                      and (not n.endswith(NO_DECAY)) == decay]
+            if params:
+                groups.append({"params": params, "head": in_head,
+                               "weight_decay": options.weight_decay if decay else 0.0})
+    body = [p for n, p in named if n not in head] if head else []
+    return groups, body
+
+
+def learning_rate_schedule(total: int, options: TransformerOptions) -> Callable[[int], float]:
+    """The encoder's learning-rate factor: nothing during the linear probe, then linear
+    warm-up over ``warmup_ratio`` of the remaining steps and linear decay to zero."""
+    probe = options.linear_probe_steps
+    warmup = int(options.warmup_ratio * (total - probe))
+
+    def schedule(step: int) -> float:
+        since = step - probe
+        if since < 0:
+            return 0.0
+        if since < warmup:
+            return (since + 1) / max(1, warmup)
+        return max(0.0, (total - step) / max(1, total - probe - warmup))
+
+    return schedule
+
+
+def probe_head_schedule(schedule: Callable[[int], float], options: TransformerOptions
+                        ) -> Callable[[int], float]:
+    """The head's factor: ``linear_probe_lr`` during the probe, the encoder's after it."""
+    probe, factor = options.linear_probe_steps, options.linear_probe_lr / options.learning_rate
+
+    def head(step: int) -> float:
+        return factor if step < probe else schedule(step)
+
+    return head
+
+
+def set_trainable(params: Sequence[nn.Parameter], trainable: bool) -> None:
+    """Switch gradients on or off (AdamW skips a parameter without a gradient, so a frozen
+    one keeps its weights and moments; no gradient is computed for it either)."""
+    for p in params:
+        if p.requires_grad != trainable:
+            p.requires_grad_(trainable)
+
+
 def fine_tune(
     model: nn.Module,
     tokenizer: Any,
@@ -204,22 +281,16 @@ def fine_tune(
 
     steps_per_epoch = math.ceil(len(train) / options.batch_size)
     total = options.max_steps or max(1, math.ceil(options.epochs * steps_per_epoch))
-    warmup = int(options.warmup_ratio * total)
-    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
-    groups = [
-        {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)],
-         "weight_decay": options.weight_decay},
-        {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)],
-         "weight_decay": 0.0},
-    ]
+    probe = options.linear_probe_steps
+    if probe >= total:
+        raise ValueError(f"linear_probe_steps ({probe}) must be fewer than the run's {total} "
+                         "steps: the encoder would never train")
+    groups, body = parameter_groups(model, options)
     optimizer = torch.optim.AdamW(groups, lr=options.learning_rate)
-
-    def schedule(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / max(1, warmup)
-        return max(0.0, (total - step) / max(1, total - warmup))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    schedule = learning_rate_schedule(total, options)
+    head_schedule = probe_head_schedule(schedule, options)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, [head_schedule if g["head"] else schedule for g in groups])
     loss_fn = nn.CrossEntropyLoss(weight=torch.tensor(class_weight, dtype=torch.float32,
                                                       device=device))
     step, epoch, position = 0, 0, 0
@@ -286,6 +357,7 @@ def fine_tune(
         while not done and not timed_out and step < total:
             batches = epoch_batches(lengths, options.batch_size, options.seed, epoch)
             while position < len(batches) and step < total:
+                set_trainable(body, step >= probe)
                 rows = batches[position]
                 batch = {k: v.to(device) for k, v in collate(train, rows, pad_id).items()}
                 labels = torch.from_numpy(train.y[rows]).to(device)

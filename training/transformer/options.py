@@ -35,6 +35,14 @@ class TransformerOptions:
     epochs: float = 2.0
     max_steps: int | None = None  # stop after this many optimiser steps (overrides epochs)
     learning_rate: float = 8e-5
+    # Feature-preserving fine-tuning (Kumar et al., ICLR 2022, "Fine-Tuning can Distort
+    # Pretrained Features and Underperform Out-of-Distribution"): train the randomly
+    # initialised head alone first (LP-FT), so its early, large gradients do not reshape the
+    # encoder, and optionally keep the word embeddings as pretrained, so words the training
+    # data never shows keep their place next to the words it does.
+    linear_probe_steps: int = 0  # first N steps train the head (and pooler) alone
+    linear_probe_lr: float = 2e-3  # the head's constant learning rate during those steps
+    freeze_embeddings: bool = False  # never update the input (word) embeddings
     weight_decay: float = 0.01
     warmup_ratio: float = 0.06
     cap_per_class: int = 3000  # illicit classes
@@ -95,6 +103,15 @@ class TransformerOptions:
             raise ValueError(f"max_minutes must be positive, got {self.max_minutes}")
         if self.layers is not None and self.layers < 1:
             raise ValueError(f"layers must be at least 1, got {self.layers}")
+        if self.linear_probe_steps < 0:
+            raise ValueError(f"linear_probe_steps must be 0 or more, got "
+                             f"{self.linear_probe_steps}")
+        if self.max_steps is not None and self.linear_probe_steps >= self.max_steps:
+            raise ValueError(f"linear_probe_steps ({self.linear_probe_steps}) must be fewer "
+                             f"than max_steps ({self.max_steps}): the encoder would never train")
+        if not 0 < self.linear_probe_lr < 1:
+            raise ValueError(f"linear_probe_lr must be within (0, 1), got "
+                             f"{self.linear_probe_lr}")
         if self.patience < 1:
             raise ValueError(f"patience must be at least 1, got {self.patience}")
         self.evaluate_splits = tuple(self.evaluate_splits)
@@ -108,7 +125,8 @@ class TransformerOptions:
     # thresholds, evaluation) may differ between the killed run and its resumption.
     TRAINING_KEYS = (
         "base", "layers", "input", "description_dropout", "register", "augment", "max_length",
-        "batch_size", "epochs", "max_steps", "learning_rate", "weight_decay", "warmup_ratio",
+        "batch_size", "epochs", "max_steps", "learning_rate", "linear_probe_steps",
+        "linear_probe_lr", "freeze_embeddings", "weight_decay", "warmup_ratio",
         "cap_per_class", "negative_cap", "class_weight_power", "eval_steps",
         "eval_cap_per_class", "patience", "seed", "supplements",
     )
@@ -150,6 +168,16 @@ def add_transformer_arguments(parser: argparse.ArgumentParser) -> argparse._Argu
                    help="stop after this many optimiser steps (overrides --epochs)")
     g.add_argument("--learning-rate", type=float, default=d.learning_rate,
                    help=f"peak AdamW learning rate (default {d.learning_rate:g})")
+    g.add_argument("--linear-probe-steps", type=int, default=d.linear_probe_steps, metavar="N",
+                   help="train the classification head alone for the first N steps, then "
+                        "everything (LP-FT: the random head's first gradients then do not "
+                        f"reshape the pretrained encoder; default {d.linear_probe_steps})")
+    g.add_argument("--linear-probe-lr", type=float, default=d.linear_probe_lr, metavar="LR",
+                   help="the head's learning rate during --linear-probe-steps "
+                        f"(default {d.linear_probe_lr:g})")
+    g.add_argument("--freeze-embeddings", action="store_true",
+                   help="keep the base's word embeddings as pretrained, so words the training "
+                        "data never shows stay next to the words it does")
     g.add_argument("--cap-per-class", type=int, default=d.cap_per_class,
                    help="most training listings per illicit class, spread evenly over sources "
                         f"(default {d.cap_per_class})")

@@ -288,6 +288,7 @@ def train_transformer(
             f"imbalance: {training['imbalance']}; the logits then offset per class "
             f"({', '.join(f'{k} {v:+.2f}' for k, v in training['class_bias'].items())}) to undo "
             "the sample's class prior, fitted on validation (training.transformer.prior)",
+            *feature_preserving_text(options),
             f"{result.steps} steps, batch {options.batch_size}, learning rate "
             f"{options.learning_rate:g}; best step {result.best_step} by validation macro-F1 "
             f"{result.best_f1:.4f} (validation only; oot and cross_market never used to choose)",
@@ -299,6 +300,17 @@ def train_transformer(
     path = classifier.save(out_dir / version, card=card)
     log.info("saved %s", path)
     return path
+
+
+def feature_preserving_text(options: TransformerOptions) -> list[str]:
+    """The model card's line on LP-FT and frozen embeddings, when the run used them."""
+    parts = []
+    if options.linear_probe_steps:
+        parts.append(f"the head trained alone for the first {options.linear_probe_steps} steps "
+                     f"(learning rate {options.linear_probe_lr:g}), then the whole model (LP-FT)")
+    if options.freeze_embeddings:
+        parts.append("the word embeddings kept as pretrained")
+    return ["; ".join(parts)] if parts else []
 
 
 def _layer_override(base: str | Path, layers: int | None) -> dict[str, int]:
