@@ -17,6 +17,8 @@ from serve.api.security import AdminCaller, ClassifyCaller
 from serve.api.services import ServicesDep
 
 router = APIRouter(prefix="/v1", tags=["model"], responses=COMMON_ERRORS)
+
+
 def _read_card(clf: Any) -> str | None:
     if clf.path is None:
         return None
