@@ -76,6 +76,7 @@ class TfidfLinearModel:
     group_weight_power = 0.0
     negative_class = 0
     hard_negatives_ = 0
+    masked_features: np.ndarray | None = None
 
     def __init__(
         self,
@@ -88,6 +89,7 @@ class TfidfLinearModel:
         hard_negative_weight: float = 0.0,
         group_weight_power: float = 0.0,
         negative_class: int = 0,
+        masked_features: Sequence[int] | None = None,
         random_state: int = 0,
     ) -> None:
         if C <= 0:
@@ -110,6 +112,13 @@ class TfidfLinearModel:
         self.hard_negative_weight = float(hard_negative_weight)
         self.group_weight_power = float(group_weight_power)
         self.negative_class = int(negative_class)
+        self.masked_features = None
+        if masked_features is not None and len(masked_features):
+            masked = np.unique(np.asarray(masked_features, dtype=np.int64))
+            if masked[0] < 0 or masked[-1] >= 2 * self.n_features:
+                raise ValueError(f"masked_features must be feature ids within [0, "
+                                 f"{2 * self.n_features}), got {masked[0]} … {masked[-1]}")
+            self.masked_features = masked
         self.hard_negatives_: int = 0  # negative rows the out-of-fold pass got wrong
         self.random_state = random_state
         self.features_: HashedTfidf | None = None
@@ -129,8 +138,13 @@ class TfidfLinearModel:
             "hard_negative_weight": self.hard_negative_weight,
             "group_weight_power": self.group_weight_power,
             "negative_class": self.negative_class,
+            "masked_features": 0 if self.masked_features is None else len(self.masked_features),
             "random_state": self.random_state,
         }
+
+    def new_features(self) -> HashedTfidf:
+        """An unfitted feature extractor with this model's n-grams and feature count."""
+        return HashedTfidf(self.word_ngrams, self.char_ngrams, self.n_features)
 
     def _check_fitted(self) -> None:
         if self.features_ is None or (self.weights_ is None
@@ -163,8 +177,13 @@ class TfidfLinearModel:
             raise ValueError(f"negative_class {self.negative_class} has no training rows")
         if self.group_weight_power > 0 and groups is None:
             raise ValueError("group_weight_power needs the rows' groups (vendors); pass groups")
-        self.features_ = HashedTfidf(self.word_ngrams, self.char_ngrams, self.n_features)
+        self.features_ = self.new_features()
         features = self.features_.fit_transform(list(texts))
+        if self.masked_features is not None:
+            # a column that is zero in every row gets a zero weight: the SVM cannot use it
+            keep = np.ones(features.shape[1], dtype=np.float32)
+            keep[self.masked_features] = 0
+            features = (features @ sparse.diags(keep)).tocsr()
         svm = LinearSVC(C=self.C, class_weight="balanced", random_state=self.random_state)
         if groups is not None:
             folds = list(GroupKFold(n_splits=self.calibration_folds).split(features, y, groups))

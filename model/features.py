@@ -317,6 +317,16 @@ class HashedTfidf:
         self._fit_counts(*self._count_both(texts))
         return self
 
+    def document_frequency(self, texts: Sequence[str]) -> np.ndarray:
+        """How many of ``texts`` hold each feature (word block, then character block).
+
+        Needs no fitting: the columns are hashes, whatever the idf weights."""
+        if not texts:
+            return np.zeros(2 * self.n_word_features, dtype=np.int64)
+        word, char = self._count_both(texts)
+        return np.concatenate([np.bincount(word.cols, minlength=self.n_word_features),
+                               np.bincount(char.cols, minlength=self.n_word_features)])
+
     def _fit_counts(self, word: _Counts, char: _Counts) -> None:
         self.word_idf_ = _smooth_idf(word)
         self.char_idf_ = _smooth_idf(char)

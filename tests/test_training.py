@@ -6,7 +6,9 @@ import pytest
 
 from data.build import build
 from model import Classifier, registry
+from model.text import listing_text
 from tests.raw_fixture import raw_frame, with_supplement_candidates
+from training.augment import drop_descriptions
 from training.baseline import BaselineOptions, cap_per_class, train_baseline
 from training.evaluate import evaluate_bundle
 
@@ -130,3 +132,24 @@ def test_bootstrap_interval_brackets_macro_f1_and_resamples_whole_groups():
     by_row = bootstrap_macro_f1(y, clustered, [0, 1, 2], 3)
     by_vendor = bootstrap_macro_f1(y, clustered, [0, 1, 2], 3, groups=vendor)
     assert by_vendor[1] - by_vendor[0] > 2 * (by_row[1] - by_row[0])
+
+
+def test_description_dropout_shows_a_share_of_described_rows_by_title_alone():
+    frame = pd.DataFrame({"title": [f"Item {i}" for i in range(400)],
+                          "description": [f"long body {i}" if i % 2 else None
+                                          for i in range(400)]})
+    texts = [listing_text(f"Item {i}", f"long body {i}" if i % 2 else None) for i in range(400)]
+    kept = drop_descriptions(frame, texts, 0.0, seed=1)
+    assert kept == texts
+    dropped = drop_descriptions(frame, texts, 0.5, seed=1)
+    assert dropped == drop_descriptions(frame, texts, 0.5, seed=1)  # seeded
+    changed = [i for i, (a, b) in enumerate(zip(texts, dropped, strict=True)) if a != b]
+    assert all(i % 2 for i in changed)  # only rows with a description change
+    assert all(dropped[i] == f"Item {i}" for i in changed)  # to the prepared title
+    assert 70 < len(changed) < 130  # about half of the 200 described rows
+    assert len({i for i in range(400) if drop_descriptions(frame, texts, 1.0, 1)[i]
+                != texts[i]}) == 200
+    with pytest.raises(ValueError, match="within"):
+        drop_descriptions(frame, texts, 1.5, seed=1)
+    with pytest.raises(ValueError, match="description_dropout"):
+        BaselineOptions(description_dropout=-0.1)

@@ -17,7 +17,7 @@ import random
 import numpy as np
 import pandas as pd
 
-from model.text import SEPARATOR, normalise
+from model.text import SEPARATOR, listing_text, normalise
 from training.suite.perturb import PERTURBATIONS
 
 # Perturbations worth training on: the ones normalisation cannot (fully) undo. Homoglyphs,
@@ -30,6 +30,27 @@ _ATTEMPTS = 3
 # Most obfuscated copies per row that the small-class floor may add, so that a class of a
 # few hundred listings is never mostly copies of them.
 MAX_COPIES_PER_ROW = 3
+
+
+def drop_descriptions(frame: pd.DataFrame, texts: list[str], share: float,
+                      seed: int) -> list[str]:
+    """``texts`` with ``share`` of the listings that have a description shown by title alone.
+
+    Shop catalogues have descriptions far more often than darknet titles do (in the shared
+    data's training split, 29% of benign rows against 10% of illicit ones), and the markets
+    and shops a model has never seen are mostly headings, so without this a model can learn
+    "has a description" as a sign of a lawful listing. ``frame`` gives each text's ``title``
+    and ``description``; the title-only text is prepared as at serving.
+    """
+    if not 0 <= share <= 1:
+        raise ValueError(f"description dropout must be within [0, 1], got {share}")
+    if share == 0 or frame.empty:
+        return texts
+    rng = np.random.default_rng(seed)
+    described = frame["description"].fillna("").astype(str).str.strip().astype(bool).to_numpy()
+    drop = described & (rng.random(len(frame)) < share)
+    return [listing_text(t, None) if d else x
+            for t, x, d in zip(frame["title"], texts, drop, strict=True)]
 
 
 def augment_text(text: str, name: str, rng: random.Random) -> str:

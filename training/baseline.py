@@ -20,10 +20,11 @@ from model.labels import LabelSet
 from model.priors import source_prior
 from model.text import DEFAULT_MAX_DESCRIPTION_CHARS, listing_text
 from model.thresholds import choose_thresholds
-from training.augment import augment_training_rows, small_class_copies
+from training.augment import augment_training_rows, drop_descriptions, small_class_copies
 from training.card import render_model_card
 from training.metrics import classification_metrics, groups_of, to_ids
 from training.register import register_copies
+from training.register_mask import RegisterMask, register_features
 
 log = logging.getLogger(__name__)
 EVAL_SPLITS = ("validation", "test", "oot", "cross_market")
@@ -38,10 +39,15 @@ class BaselineOptions:
     augment_floor: int = 3000  # small classes get more copies, up to this many (3 per row)
     register: float = 1.5  # share of benign rows added again in a classifieds register
     max_description_chars: int = DEFAULT_MAX_DESCRIPTION_CHARS  # description prefix kept
+    description_dropout: float = 0.0  # share of described training rows shown by title alone
     calibration_folds: int = 3
     hard_negative_weight: float = 0.0  # benign rows the out-of-fold SVMs misread, weighted
     # as this share of a row of the class they were mistaken for (0 = off)
     group_weight_power: float = 0.0  # a row weighs (its vendor's rows in its class) ** -power
+    # mask the darknet-register features (training.register_mask) chosen at this log-odds
+    # over shops, and this spread between darknet classes; None = off
+    register_mask: float | None = None
+    register_mask_spread: float = 0.5
     block_precision: float = 0.95
     review_recall: float = 0.95
     block_floor: float = 0.5
@@ -53,6 +59,11 @@ class BaselineOptions:
     def __post_init__(self) -> None:
         # checked here too, so a bad value fails before minutes of data loading
         check_row_weighting(self.hard_negative_weight, self.group_weight_power)
+        if self.register_mask is not None:
+            RegisterMask(self.register_mask, self.register_mask_spread)
+        if not 0 <= self.description_dropout <= 1:
+            raise ValueError(f"description_dropout must be within [0, 1], got "
+                             f"{self.description_dropout}")
 
 
 def prepared_texts(frame: pd.DataFrame, max_description_chars: int) -> list[str]:
@@ -104,6 +115,24 @@ def read_extra_training(
     )
 
 
+def register_mask_of(train: pd.DataFrame, negative: str,
+                     options: BaselineOptions) -> np.ndarray | None:
+    """The darknet-register feature ids to mask, from the training rows' own kinds (rows
+    without a kind, such as ``--extra-train`` rows, are left out); None when off."""
+    if options.register_mask is None:
+        return None
+    darknet = train["kind"].eq("darkweb").to_numpy()
+    lawful = train["label"].eq(negative).to_numpy()
+    shop = train["kind"].eq("surface").to_numpy()
+    texts = train["text"].to_numpy()
+    masked = register_features(
+        TfidfLinearModel(n_features=options.n_features).new_features(),
+        list(texts[darknet & lawful]), list(texts[darknet & ~lawful]), list(texts[shop & lawful]),
+        RegisterMask(options.register_mask, options.register_mask_spread))
+    log.info("masking %d darknet-register features", len(masked))
+    return masked
+
+
 def cap_per_class(frame: pd.DataFrame, cap: int, seed: int) -> pd.DataFrame:
     """At most ``cap`` rows of each class, drawn reproducibly; row order kept."""
     if cap < 1:
@@ -149,18 +178,20 @@ def train_baseline(
     options = replace(options, supplements=chosen_supplements(options.supplements, info))
     labels = labels_of(dataset)
     splits = load_splits(dataset, ["train", *EVAL_SPLITS])
-    train = splits["train"][["label", "group"]].assign(
-        text=prepared_texts(splits["train"], options.max_description_chars))
+    train = splits["train"][["label", "group", "kind"]].assign(text=drop_descriptions(
+        splits["train"], prepared_texts(splits["train"], options.max_description_chars),
+        options.description_dropout, options.seed + 2))
     if options.max_per_class:
         train = cap_per_class(train, options.max_per_class, options.seed)
     supplement_rows, supplement_provenance = load_supplements(dataset, options.supplements,
                                                               info)
     for rows in supplement_rows.values():
-        train = pd.concat([train, rows[["label", "group"]].assign(
+        train = pd.concat([train, rows[["label", "group", "kind"]].assign(
             text=prepared_texts(rows, options.max_description_chars))], ignore_index=True)
     extra_rows = read_extra_training(list(extra), labels, options.max_description_chars)
     if len(extra_rows):
         train = pd.concat([train, extra_rows], ignore_index=True)
+    masked = register_mask_of(train, labels.negative, options)
     augmented = pd.concat([
         augment_training_rows(train, seed=options.seed, fraction=options.augment),
         small_class_copies(train, seed=options.seed, fraction=options.augment,
@@ -178,7 +209,7 @@ def train_baseline(
         calibration_folds=options.calibration_folds, random_state=options.seed,
         hard_negative_weight=options.hard_negative_weight,
         group_weight_power=options.group_weight_power,
-        negative_class=labels.index(labels.negative),
+        negative_class=labels.index(labels.negative), masked_features=masked,
     ).fit(train["text"].tolist(), to_ids(train["label"], labels),
           groups=train["group"].tolist(), n_classes=len(labels))
     fit_seconds = time.perf_counter() - started
@@ -211,6 +242,7 @@ def train_baseline(
         source_prior=source_prior(val_proba, labels.names),
         training={"options": asdict(options), "fit_seconds": round(fit_seconds, 1),
                   "hard_negatives": model.hard_negatives_,
+                 "masked_features": 0 if masked is None else len(masked),
                   "extra_files": [str(p) for p in extra]},
         threshold_targets={"block_precision": options.block_precision,
                            "review_recall": options.review_recall,

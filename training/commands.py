@@ -14,7 +14,8 @@ TRAINED = frozenset({"baseline", "transformer"})
 # both trainers read, and those declared outside the three groups. An option in none of the
 # groups and not listed here applies to every kind.
 READERS = {
-    "augment": TRAINED, "register": TRAINED, "block_precision": TRAINED,
+    "augment": TRAINED, "register": TRAINED, "description_dropout": TRAINED,
+    "block_precision": TRAINED,
     "review_recall": TRAINED, "seed": TRAINED, "supplement": TRAINED,
     "no_supplements": TRAINED, "extra_train": frozenset({"baseline"}),
 }
@@ -68,6 +69,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="baseline: a benign row that out-of-fold SVMs assign to an illicit "
                             "class weighs SHARE times a row of that class in the final fit "
                             "(0 = off; costs one more pass of fold fits)")
+    group.add_argument("--register-mask", type=float, default=None, metavar="LOG_ODDS",
+                       help="baseline: mask the n-grams that darknet listings, lawful and "
+                            "illicit alike, hold at least e**LOG_ODDS times as often as shop "
+                            "listings, so the way a market writes is not evidence (default: "
+                            "off)")
+    group.add_argument("--register-mask-spread", type=float, default=None, metavar="LOG_ODDS",
+                       help="baseline: ... and whose rates in lawful and illicit darknet "
+                            "listings differ by less than e**LOG_ODDS times (default 0.5)")
     group.add_argument("--group-weight-power", type=float, default=None, metavar="POWER",
                        help="baseline: a row weighs n ** -POWER, n = its vendor's rows of its "
                             "class, so prolific vendors do not speak for a class (0 = off, "
@@ -87,6 +96,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             "classifieds register (capitals, '!!!', prices, 'for sale'), so "
                             "writing style stops passing for evidence; 0 to disable "
                             "(default 1.5 for the baseline, 0.5 for the transformer)")
+    group.add_argument("--description-dropout", type=float, default=None, metavar="SHARE",
+                       help="share of training listings that have a description shown by "
+                            "title alone, so the model cannot learn 'has a description' as a "
+                            "sign of a shop (default 0 for the baseline, 0.5 for the "
+                            "transformer)")
     transformer = None
     if _has_transformer_training():
         from training.transformer.options import add_transformer_arguments
@@ -187,10 +201,15 @@ def _train(args: argparse.Namespace) -> int:
         unset_means_default = {k: v for k, v in (("augment", args.augment),
                                                  ("augment_floor", args.augment_floor),
                                                  ("register", args.register),
+                                                 ("description_dropout",
+                                                  args.description_dropout),
                                                  ("hard_negative_weight",
                                                   args.hard_negative_weight),
                                                  ("group_weight_power",
                                                   args.group_weight_power),
+                                                 ("register_mask", args.register_mask),
+                                                 ("register_mask_spread",
+                                                  args.register_mask_spread),
                                                  ("max_description_chars",
                                                   args.max_description_chars))
                                if v is not None}

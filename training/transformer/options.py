@@ -154,10 +154,6 @@ def add_transformer_arguments(parser: argparse.ArgumentParser) -> argparse._Argu
     g.add_argument("--input", choices=INPUTS, default=d.input,
                    help="model input: the prepared title | description text, or the title "
                         f"alone (default {d.input})")
-    g.add_argument("--description-dropout", type=float, default=d.description_dropout,
-                   help="share of training listings that have a description shown by title "
-                        "alone, so the model cannot learn 'has a description' as a sign of a "
-                        f"shop (default {d.description_dropout:g})")
     g.add_argument("--max-length", type=int, default=d.max_length,
                    help=f"tokens per listing, longer ones are truncated (default {d.max_length})")
     g.add_argument("--batch-size", type=int, default=d.batch_size,

@@ -27,7 +27,7 @@ from model.priors import source_prior
 from model.text import DEFAULT_MAX_DESCRIPTION_CHARS, listing_text
 from model.thresholds import choose_thresholds
 from model.transformer import OnnxTransformerModel
-from training.augment import augment_training_rows
+from training.augment import augment_training_rows, drop_descriptions
 from training.card import source_prior_text, supplements_text
 from training.register import register_copies
 from training.transformer.card import render_card
@@ -71,20 +71,12 @@ def model_inputs(frame: pd.DataFrame, options: TransformerOptions) -> list[str]:
 
 
 def training_inputs(frame: pd.DataFrame, options: TransformerOptions) -> list[str]:
-    """Model inputs for training: some listings with a description shown by title alone.
-
-    Shop catalogues have descriptions far more often than darknet titles do, so without
-    this the model can learn "has a description" as a sign of a lawful listing.
-    """
+    """Model inputs for training: some listings with a description shown by title alone
+    (:func:`training.augment.drop_descriptions`)."""
     texts = model_inputs(frame, options)
-    if options.input == "title" or options.description_dropout == 0:
+    if options.input == "title":
         return texts
-    rng = np.random.default_rng(options.seed + 2)
-    has = frame["description"].notna().to_numpy() & frame["description"].astype(str).str.strip(
-    ).astype(bool).to_numpy()
-    drop = has & (rng.random(len(frame)) < options.description_dropout)
-    return [listing_text(t, None) if d else x
-            for t, x, d in zip(frame["title"], texts, drop, strict=True)]
+    return drop_descriptions(frame, texts, options.description_dropout, options.seed + 2)
 
 
 def max_description_chars(options: TransformerOptions) -> int:
