@@ -68,6 +68,15 @@ class TfidfLinearModel:
     After fitting, the per-fold SVMs and their sigmoids are compiled into one sparse weight
     matrix and a few vectors, so prediction is one sparse product plus numpy, with none of
     scikit-learn's per-call input checking (which dominated single-listing latency).
+
+    ``masked_features`` (feature ids of a known shortcut) take part in the fit and in the
+    calibration, and are then dropped from the model that predicts: the linear case of
+    product-of-experts debiasing (Clark et al., EMNLP 2019; He et al., 2019). Fitted with
+    the other features, the shortcut's own weights soak up what it explains, so the other
+    weights need not learn it; dropping them at prediction removes that share of the score
+    and nothing else. (Removing the features from the input instead does not work: the fit
+    finds the shortcut again in correlated n-grams. Dropping them before the calibration
+    does not either: the sigmoids learn the removed share back as an offset.)
     """
 
     kind = "baseline"
@@ -179,11 +188,6 @@ class TfidfLinearModel:
             raise ValueError("group_weight_power needs the rows' groups (vendors); pass groups")
         self.features_ = self.new_features()
         features = self.features_.fit_transform(list(texts))
-        if self.masked_features is not None:
-            # a column that is zero in every row gets a zero weight: the SVM cannot use it
-            keep = np.ones(features.shape[1], dtype=np.float32)
-            keep[self.masked_features] = 0
-            features = (features @ sparse.diags(keep)).tocsr()
         svm = LinearSVC(C=self.C, class_weight="balanced", random_state=self.random_state)
         if groups is not None:
             folds = list(GroupKFold(n_splits=self.calibration_folds).split(features, y, groups))
@@ -200,6 +204,11 @@ class TfidfLinearModel:
         calibrated = CalibratedClassifierCV(svm, method="sigmoid", cv=folds)
         calibrated.fit(features, y, sample_weight=sample_weight)
         self._compile(calibrated, n_classes)
+        if self.masked_features is not None:
+            keep = np.ones(self.weights_.shape[0], dtype=np.float32)
+            keep[self.masked_features] = 0
+            self.weights_ = (sparse.diags(keep) @ self.weights_).tocsr()
+            self.weights_.eliminate_zeros()
         return self
 
     def _hard_negative_weights(self, svm: Any, features: sparse.csr_matrix, y: np.ndarray,

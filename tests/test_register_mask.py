@@ -77,6 +77,11 @@ def test_masked_features_get_no_weight_and_no_say():
     assert not masked._dense_weights()[masked_ids].any()
     probe = ["cheap worldwide"]  # the register alone, nothing offered
     assert masked.predict_proba(probe)[0, 1] < plain.predict_proba(probe)[0, 1]
+    # fitted and calibrated as the plain model was: only the masked weights differ
+    expected = plain._dense_weights().copy()
+    expected[masked_ids] = 0
+    np.testing.assert_array_equal(masked._dense_weights(), expected)
+    np.testing.assert_array_equal(masked.sigmoid_a_, plain.sigmoid_a_)
 
 
 def test_masked_feature_ids_are_checked():
@@ -100,6 +105,9 @@ def test_training_takes_the_three_kinds_from_its_own_rows():
     masked = register_mask_of(frame, "benign", options)
     features = HashedTfidf(n_features=N)
     assert {i for i in _ids(features, "cheap") if i < N} <= set(masked.tolist())
-    assert register_mask_of(frame, "benign", BaselineOptions()) is None
+    assert register_mask_of(frame, "benign", BaselineOptions(register_mask=None)) is None
+    # without lawful darknet rows there is no contrast: no mask, rather than a failed run
+    shop_and_illicit = frame[~(frame["kind"].eq("darkweb") & frame["label"].eq("benign"))]
+    assert register_mask_of(shop_and_illicit, "benign", options) is None
     with pytest.raises(ValueError, match="max_spread must be positive"):
         BaselineOptions(register_mask=0.5, register_mask_spread=0)

@@ -60,6 +60,11 @@ def test_train_saves_a_described_default_bundle(dataset: Path, tmp_path: Path):
     assert training["options"]["group_weight_power"] == 0.5
     assert second_classifier.model.get_params()["group_weight_power"] == 0.5
     assert training["hard_negatives"] == second_classifier.model.hard_negatives_ >= 0
+    # the darknet-register mask is on by default; without the darknet-benign supplements
+    # there is no contrast to choose it from, so the second run trained without one
+    assert config["training"]["options"]["register_mask"] == 0.5
+    assert training["masked_features"] == 0
+    assert second_classifier.model.masked_features is None
     # the first run, told nothing, trained on the supplements the policy marks by_default
     defaults = ["darknet-benign", "darknet-lawful-goods", "darknet-stolen-data"]
     assert config["training"]["options"]["supplements"] == defaults

@@ -44,9 +44,9 @@ class BaselineOptions:
     hard_negative_weight: float = 0.0  # benign rows the out-of-fold SVMs misread, weighted
     # as this share of a row of the class they were mistaken for (0 = off)
     group_weight_power: float = 0.0  # a row weighs (its vendor's rows in its class) ** -power
-    # mask the darknet-register features (training.register_mask) chosen at this log-odds
-    # over shops, and this spread between darknet classes; None = off
-    register_mask: float | None = None
+    # drop the darknet-register features (training.register_mask) chosen at this log-odds
+    # over shops, and this spread between darknet classes, after the fit; None = keep them
+    register_mask: float | None = 0.5
     register_mask_spread: float = 0.5
     block_precision: float = 0.95
     review_recall: float = 0.95
@@ -117,19 +117,26 @@ def read_extra_training(
 
 def register_mask_of(train: pd.DataFrame, negative: str,
                      options: BaselineOptions) -> np.ndarray | None:
-    """The darknet-register feature ids to mask, from the training rows' own kinds (rows
-    without a kind, such as ``--extra-train`` rows, are left out); None when off."""
+    """The darknet-register feature ids to drop, from the training rows' own kinds (rows
+    without a kind, such as ``--extra-train`` rows, are left out); None when off, or when
+    the rows lack one of the three kinds the contrast needs (say, trained without the
+    darknet-benign supplements), which is logged."""
     if options.register_mask is None:
         return None
     darknet = train["kind"].eq("darkweb").to_numpy()
     lawful = train["label"].eq(negative).to_numpy()
     shop = train["kind"].eq("surface").to_numpy()
     texts = train["text"].to_numpy()
+    kinds = (darknet & lawful, darknet & ~lawful, shop & lawful)
+    if not all(kind.any() for kind in kinds):
+        log.warning("no darknet-register mask: the training rows need lawful and illicit "
+                    "darknet listings and lawful shop listings")
+        return None
     masked = register_features(
         TfidfLinearModel(n_features=options.n_features).new_features(),
-        list(texts[darknet & lawful]), list(texts[darknet & ~lawful]), list(texts[shop & lawful]),
+        *(list(texts[kind]) for kind in kinds),
         RegisterMask(options.register_mask, options.register_mask_spread))
-    log.info("masking %d darknet-register features", len(masked))
+    log.info("dropping %d darknet-register features after the fit", len(masked))
     return masked
 
 
@@ -254,7 +261,10 @@ def train_baseline(
                                                    "train_rows": len(train)}},
         labels,
         "Hashed word (1–2) and character (2–5) n-gram TF-IDF into a linear SVM with balanced class "
-        "weights; sigmoid-calibrated on vendor-grouped folds.",
+        "weights; sigmoid-calibrated on vendor-grouped folds." + ("" if masked is None else (
+            f" The {len(masked)} features that mark the darknet way of writing (held as often "
+            "by the markets' lawful listings as by their illicit ones, and far more often "
+            "than by shop listings) were fitted and calibrated with, then given no weight.")),
     )
     root = registry.models_dir(models_root)
     path = classifier.save(root / version, card=card)

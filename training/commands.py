@@ -69,11 +69,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="baseline: a benign row that out-of-fold SVMs assign to an illicit "
                             "class weighs SHARE times a row of that class in the final fit "
                             "(0 = off; costs one more pass of fold fits)")
-    group.add_argument("--register-mask", type=float, default=None, metavar="LOG_ODDS",
-                       help="baseline: mask the n-grams that darknet listings, lawful and "
+    group.add_argument("--register-mask", type=_log_odds_or_off, default=None,
+                       metavar="LOG_ODDS|off",
+                       help="baseline: fit with the n-grams that darknet listings, lawful and "
                             "illicit alike, hold at least e**LOG_ODDS times as often as shop "
-                            "listings, so the way a market writes is not evidence (default: "
-                            "off)")
+                            "listings, then drop their weights, so the way a market writes is "
+                            "not evidence (default 0.5; off to keep them)")
     group.add_argument("--register-mask-spread", type=float, default=None, metavar="LOG_ODDS",
                        help="baseline: ... and whose rates in lawful and illicit darknet "
                             "listings differ by less than e**LOG_ODDS times (default 0.5)")
@@ -189,6 +190,15 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _log_odds_or_off(value: str) -> float | str:
+    if value == "off":
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'off', got {value!r}") from None
+
+
 def _train(args: argparse.Namespace) -> int:
     from data.dataset import dataset_dir  # pandas: imported only when a command needs it
 
@@ -207,12 +217,14 @@ def _train(args: argparse.Namespace) -> int:
                                                   args.hard_negative_weight),
                                                  ("group_weight_power",
                                                   args.group_weight_power),
-                                                 ("register_mask", args.register_mask),
                                                  ("register_mask_spread",
                                                   args.register_mask_spread),
                                                  ("max_description_chars",
                                                   args.max_description_chars))
                                if v is not None}
+        if args.register_mask is not None:
+            unset_means_default["register_mask"] = (None if args.register_mask == "off"
+                                                    else args.register_mask)
         options = BaselineOptions(C=args.C, n_features=2**args.hash_bits, seed=args.seed,
                                   max_per_class=args.max_per_class,
                                   **unset_means_default,

@@ -2,11 +2,11 @@
 
 The shared data's illicit listings all come from darknet markets and almost all benign ones
 from shop catalogues (see ``training/register.py``), so a linear model learns the darknet
-way of writing ("cheap", "shipping", "usa", "our", sentence-like titles) as evidence of an
-illicit class, and flags person-to-person ads from a site it has never seen. The training
-data holds the contrast that separates the two: the darknet markets' lawful listings
-(tobacco, electronics, books: the ``darknet-benign`` and ``darknet-lawful-goods``
-supplements). A feature is a register feature when
+way of writing ("free", "please", "custom", "shipped", "priority", "seller", "x") as
+evidence of an illicit class, and flags person-to-person ads from a site it has never
+seen. The training data holds the contrast that separates the two: the darknet markets'
+lawful listings (tobacco, electronics, books: the ``darknet-benign`` and
+``darknet-lawful-goods`` supplements). A feature is a register feature when
 
 - darknet listings of the benign class *and* of the illicit classes each hold it at least
   ``exp(min_log_odds)`` times as often as shop listings do (both sides of the darknet, so
@@ -14,10 +14,11 @@ supplements). A feature is a register feature when
 - the darknet benign and illicit listings hold it at rates within ``exp(max_spread)`` of each
   other (so it says nothing about the class there).
 
-:func:`register_features` returns those feature ids; the baseline is then fitted with them
-masked (``TfidfLinearModel(masked_features=...)``), so it has to find its evidence in what a
-listing offers. Rates are document frequencies with add-one smoothing, so a feature seen in
-a handful of listings cannot reach a large ratio by chance; ``min_rows`` drops rarer ones.
+:func:`register_features` returns those feature ids; the baseline fits and calibrates with
+them and then drops their weights (``TfidfLinearModel(masked_features=...)``), so what it
+predicts with is the evidence of what a listing offers. Rates are document frequencies
+with add-one smoothing, so a feature seen in a handful of listings cannot reach a large
+ratio by chance; ``min_rows`` drops rarer ones.
 """
 
 from __future__ import annotations
