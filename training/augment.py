@@ -32,6 +32,13 @@ _ATTEMPTS = 3
 MAX_COPIES_PER_ROW = 3
 
 
+def check_description_dropout(share: float) -> None:
+    """Refuse a description-dropout share outside [0, 1] (the trainers' options check it
+    before minutes of data loading)."""
+    if not 0 <= share <= 1:
+        raise ValueError(f"description_dropout must be within [0, 1], got {share}")
+
+
 def drop_descriptions(frame: pd.DataFrame, texts: list[str], share: float,
                       seed: int) -> list[str]:
     """``texts`` with ``share`` of the listings that have a description shown by title alone.
@@ -42,8 +49,7 @@ def drop_descriptions(frame: pd.DataFrame, texts: list[str], share: float,
     "has a description" as a sign of a lawful listing. ``frame`` gives each text's ``title``
     and ``description``; the title-only text is prepared as at serving.
     """
-    if not 0 <= share <= 1:
-        raise ValueError(f"description dropout must be within [0, 1], got {share}")
+    check_description_dropout(share)
     if share == 0 or frame.empty:
         return texts
     rng = np.random.default_rng(seed)

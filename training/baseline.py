@@ -20,7 +20,12 @@ from model.labels import LabelSet
 from model.priors import source_prior
 from model.text import DEFAULT_MAX_DESCRIPTION_CHARS, listing_text
 from model.thresholds import choose_thresholds
-from training.augment import augment_training_rows, drop_descriptions, small_class_copies
+from training.augment import (
+    augment_training_rows,
+    check_description_dropout,
+    drop_descriptions,
+    small_class_copies,
+)
 from training.card import render_model_card
 from training.metrics import classification_metrics, groups_of, to_ids
 from training.register import register_copies
@@ -61,9 +66,7 @@ class BaselineOptions:
         check_row_weighting(self.hard_negative_weight, self.group_weight_power)
         if self.register_mask is not None:
             RegisterMask(self.register_mask, self.register_mask_spread)
-        if not 0 <= self.description_dropout <= 1:
-            raise ValueError(f"description_dropout must be within [0, 1], got "
-                             f"{self.description_dropout}")
+        check_description_dropout(self.description_dropout)
 
 
 def prepared_texts(frame: pd.DataFrame, max_description_chars: int) -> list[str]:
@@ -249,7 +252,7 @@ def train_baseline(
         source_prior=source_prior(val_proba, labels.names),
         training={"options": asdict(options), "fit_seconds": round(fit_seconds, 1),
                   "hard_negatives": model.hard_negatives_,
-                 "masked_features": 0 if masked is None else len(masked),
+                  "masked_features": 0 if masked is None else len(masked),
                   "extra_files": [str(p) for p in extra]},
         threshold_targets={"block_precision": options.block_precision,
                            "review_recall": options.review_recall,
