@@ -352,12 +352,12 @@ def fine_tune(
     progress = _progress(total, step, options.progress)
     running = float("nan")
     model.train()
+    set_trainable(body, step >= probe)  # a resumed run may start inside the probe or after
     try:
         timed_out = False
         while not done and not timed_out and step < total:
             batches = epoch_batches(lengths, options.batch_size, options.seed, epoch)
             while position < len(batches) and step < total:
-                set_trainable(body, step >= probe)
                 rows = batches[position]
                 batch = {k: v.to(device) for k, v in collate(train, rows, pad_id).items()}
                 labels = torch.from_numpy(train.y[rows]).to(device)
@@ -370,6 +370,8 @@ def fine_tune(
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 step, position = step + 1, position + 1
+                if step == probe:  # the linear probe is over: the encoder trains from now
+                    set_trainable(body, True)
                 value = float(loss.detach())
                 running = value if math.isnan(running) else 0.98 * running + 0.02 * value
                 progress.update(1)
