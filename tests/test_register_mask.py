@@ -111,3 +111,32 @@ def test_training_takes_the_three_kinds_from_its_own_rows():
     assert register_mask_of(shop_and_illicit, "benign", options) is None
     with pytest.raises(ValueError, match="max_spread must be positive"):
         BaselineOptions(register_mask=0.5, register_mask_spread=0)
+
+
+def test_register_bias_model_holds_register_evidence_only():
+    """The transformer's bias model (product of experts) scores the register, not the goods:
+    a darknet-register listing leans illicit, a listing with no register n-gram gets the
+    uniform distribution, whatever it offers, and without every kind there is no model."""
+    from training.transformer.register_bias import fit_register_bias
+
+    lawful, illicit, shop = _listings()
+    frame = pd.DataFrame({
+        "text": lawful + illicit + shop,
+        "label": ["benign"] * len(lawful) + ["drugs"] * len(illicit) + ["benign"] * len(shop),
+        "kind": ["darkweb"] * (len(lawful) + len(illicit)) + ["surface"] * len(shop),
+    })
+    # fitted on a sample where, as on the real markets, illicit darknet listings outnumber
+    # the lawful ones: there the register is evidence of an illicit class
+    texts = lawful + illicit * 3 + shop
+    y = np.array([0] * len(lawful) + [1] * (3 * len(illicit)) + [0] * len(shop))
+    mask = RegisterMask(min_log_odds=0.5, max_spread=0.7)
+    bias = fit_register_bias(frame, "benign", texts, y, np.ones(2), mask)
+    assert bias is not None and len(bias.columns) > 0
+    scores = bias.log_proba(["cheap soap worldwide", "cocaine 1g pure", "rice pack"])
+    assert np.allclose(np.exp(scores).sum(axis=1), 1.0)
+    lean = scores[:, 1] - np.log(0.5)
+    assert lean[0] > 0.1  # the register leans illicit ...
+    # ... what is offered is left to the model (a stray shared character n-gram aside)
+    assert np.abs(lean[1:]).max() < lean[0] / 3
+    no_lawful_darknet = frame[~(frame["kind"].eq("darkweb") & frame["label"].eq("benign"))]
+    assert fit_register_bias(no_lawful_darknet, "benign", texts, y, np.ones(2), mask) is None

@@ -531,3 +531,51 @@ def test_linear_probe_trains_the_head_alone_and_frozen_embeddings_never_move(
                            snapshots[1]["bert.pooler.dense.weight"])
     assert not torch.equal(snapshots[2][layer], pretrained[layer])
     assert all(torch.equal(s[embeddings], pretrained[embeddings]) for s in snapshots)
+
+
+def test_register_bias_joins_the_loss_and_the_bundle_records_it(tiny, tmp_path, monkeypatch):
+    """--register-bias: fine-tuning gets a bias model's log-probabilities for the training
+    rows (none for validation), and the bundle's config and card say so. The fixture's
+    darknet rows, lawful (a supplement) and illicit, share a way of writing shops lack."""
+    import shutil
+
+    from training.transformer import pipeline, train_transformer
+
+    base, dataset, _, _ = tiny
+    copy = tmp_path / "dataset"
+    shutil.copytree(dataset, copy)
+    train = pd.read_parquet(copy / "train.parquet")
+    darknet = train["kind"].eq("darkweb")
+    train.loc[darknet, "text"] = train.loc[darknet, "text"] + " | escrow pgp worldwide"
+    train.to_parquet(copy / "train.parquet", index=False)
+    lawful = train[darknet].head(6).assign(
+        title=[f"{g} escrow pgp worldwide" for g in ("tobacco", "ebook", "phone", "watch",
+                                                      "grinder", "lighter")],
+        description=None, label="benign", group=[f"s{i}" for i in range(6)])
+    lawful["text"] = lawful["title"]
+    lawful.to_parquet(copy / "supplement-lawful.parquet", index=False)
+    info = json.loads((copy / "dataset_info.json").read_text())
+    info["supplements"] = {"lawful": {"rows": 6, "label": "benign", "sha256": "x",
+                                      "dropped": {}}}
+    (copy / "dataset_info.json").write_text(json.dumps(info))
+    seen = []
+    real_fine_tune = pipeline.fine_tune
+
+    def recording(model, tokenizer, train_data, validation, *args, **kwargs):
+        seen.append((train_data.bias, validation.bias, len(train_data)))
+        return real_fine_tune(model, tokenizer, train_data, validation, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "fine_tune", recording)
+    bundle = train_transformer(copy, tmp_path / "models",
+                               tiny_options(base, tmp_path / "w", supplements=["lawful"],
+                                            register_bias=0.5))
+    (bias, validation_bias, n), = seen
+    assert validation_bias is None and bias.shape == (n, len(LABELS))
+    assert np.allclose(np.exp(bias).sum(axis=1), 1.0, atol=1e-5)
+    assert np.ptp(bias, axis=0).max() > 0.01  # register rows differ from the others
+    config = json.loads((bundle / "config.json").read_text())
+    assert config["training"]["register_bias_features"] > 0
+    assert config["training"]["options"]["register_bias"] == 0.5
+    assert "product of experts" in (bundle / "README.md").read_text()
+    with pytest.raises(ValueError, match="register_bias_spread must be positive"):
+        tiny_options(base, tmp_path / "bad", register_bias_spread=0.0)

@@ -29,7 +29,7 @@ from training.augment import (
 from training.card import render_model_card
 from training.metrics import classification_metrics, groups_of, to_ids
 from training.register import register_copies
-from training.register_mask import RegisterMask, register_features
+from training.register_mask import RegisterMask, register_features, register_kinds
 
 log = logging.getLogger(__name__)
 EVAL_SPLITS = ("validation", "test", "oot", "cross_market")
@@ -126,18 +126,13 @@ def register_mask_of(train: pd.DataFrame, negative: str,
     darknet-benign supplements), which is logged."""
     if options.register_mask is None:
         return None
-    darknet = train["kind"].eq("darkweb").to_numpy()
-    lawful = train["label"].eq(negative).to_numpy()
-    shop = train["kind"].eq("surface").to_numpy()
-    texts = train["text"].to_numpy()
-    kinds = (darknet & lawful, darknet & ~lawful, shop & lawful)
-    if not all(kind.any() for kind in kinds):
+    kinds = register_kinds(train, negative)
+    if not all(kinds):
         log.warning("no darknet-register mask: the training rows need lawful and illicit "
                     "darknet listings and lawful shop listings")
         return None
     masked = register_features(
-        TfidfLinearModel(n_features=options.n_features).new_features(),
-        *(list(texts[kind]) for kind in kinds),
+        TfidfLinearModel(n_features=options.n_features).new_features(), *kinds,
         RegisterMask(options.register_mask, options.register_mask_spread))
     log.info("dropping %d darknet-register features after the fit", len(masked))
     return masked

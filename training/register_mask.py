@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from model.features import HashedTfidf
 
@@ -81,3 +82,15 @@ def register_features(
               & (frequency["darknet lawful"] >= mask.min_rows)
               & (frequency["darknet illicit"] >= mask.min_rows))
     return np.flatnonzero(chosen)
+
+
+def register_kinds(rows: pd.DataFrame, negative: str) -> tuple[list[str], list[str], list[str]]:
+    """Texts of the lawful darknet, illicit darknet and lawful shop listings among ``rows``,
+    by their ``kind`` ("darkweb" / "surface") and ``label``: :func:`register_features`'s
+    three arguments. Rows of neither kind (``--extra-train`` rows) are in none of them."""
+    darknet = rows["kind"].eq("darkweb").to_numpy()
+    lawful = rows["label"].eq(negative).to_numpy()
+    shop = rows["kind"].eq("surface").to_numpy()
+    texts = rows["text"].astype(str).to_numpy()
+    return tuple(list(texts[kind]) for kind in (darknet & lawful, darknet & ~lawful,
+                                                 shop & lawful))

@@ -43,11 +43,14 @@ MEGA_BATCH = 50  # batches whose rows are sorted by length together (less paddin
 
 @dataclass
 class Encoded:
-    """Token ids (unpadded, already truncated) and class ids."""
+    """Token ids (unpadded, already truncated) and class ids; for training rows, optionally
+    a bias model's log-probabilities, added to the logits in the loss (product of experts,
+    ``training.transformer.register_bias``)."""
 
     ids: list[list[int]]
     y: np.ndarray
     type_ids: list[list[int]] | None = None
+    bias: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -363,7 +366,10 @@ def fine_tune(
                 labels = torch.from_numpy(train.y[rows]).to(device)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
                     logits = model(**batch).logits
-                loss = loss_fn(logits.float(), labels)
+                logits = logits.float()
+                if train.bias is not None:
+                    logits = logits + torch.from_numpy(train.bias[rows]).to(device)
+                loss = loss_fn(logits, labels)
                 loss.backward()
                 nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 optimizer.step()

@@ -43,6 +43,10 @@ class TransformerOptions:
     linear_probe_steps: int = 0  # first N steps train the head (and pooler) alone
     linear_probe_lr: float = 2e-3  # the head's constant learning rate during those steps
     freeze_embeddings: bool = False  # never update the input (word) embeddings
+    # Product of experts with a register-only bias model (training.transformer.register_bias):
+    # the register features' log-odds threshold, as the baseline's --register-mask; None = off
+    register_bias: float | None = None
+    register_bias_spread: float = 0.5
     weight_decay: float = 0.01
     warmup_ratio: float = 0.06
     cap_per_class: int = 3000  # illicit classes
@@ -112,6 +116,9 @@ class TransformerOptions:
         if not 0 < self.linear_probe_lr < 1:
             raise ValueError(f"linear_probe_lr must be within (0, 1), got "
                              f"{self.linear_probe_lr}")
+        if self.register_bias_spread <= 0:
+            raise ValueError(f"register_bias_spread must be positive, got "
+                             f"{self.register_bias_spread}")
         if self.patience < 1:
             raise ValueError(f"patience must be at least 1, got {self.patience}")
         self.evaluate_splits = tuple(self.evaluate_splits)
@@ -126,7 +133,8 @@ class TransformerOptions:
     TRAINING_KEYS = (
         "base", "layers", "input", "description_dropout", "register", "augment", "max_length",
         "batch_size", "epochs", "max_steps", "learning_rate", "linear_probe_steps",
-        "linear_probe_lr", "freeze_embeddings", "weight_decay", "warmup_ratio",
+        "linear_probe_lr", "freeze_embeddings", "register_bias", "register_bias_spread",
+        "weight_decay", "warmup_ratio",
         "cap_per_class", "negative_cap", "class_weight_power", "eval_steps",
         "eval_cap_per_class", "patience", "seed", "supplements",
     )
@@ -174,6 +182,15 @@ def add_transformer_arguments(parser: argparse.ArgumentParser) -> argparse._Argu
     g.add_argument("--freeze-embeddings", action="store_true",
                    help="keep the base's word embeddings as pretrained, so words the training "
                         "data never shows stay next to the words it does")
+    g.add_argument("--register-bias", type=float, default=None, metavar="LOG_ODDS",
+                   help="fine-tune as a product of experts with a model that sees only the "
+                        "darknet-register n-grams (chosen as the baseline's --register-mask "
+                        "LOG_ODDS chooses them), left out at prediction, so the way a market "
+                        "writes is not learnt as evidence (default off)")
+    g.add_argument("--register-bias-spread", type=float, default=d.register_bias_spread,
+                   metavar="LOG_ODDS",
+                   help="... and whose rates in lawful and illicit darknet listings differ by "
+                        f"less than e**LOG_ODDS times (default {d.register_bias_spread:g})")
     g.add_argument("--cap-per-class", type=int, default=d.cap_per_class,
                    help="most training listings per illicit class, spread evenly over sources "
                         f"(default {d.cap_per_class})")

@@ -30,12 +30,14 @@ from model.transformer import OnnxTransformerModel
 from training.augment import augment_training_rows, drop_descriptions
 from training.card import source_prior_text, supplements_text
 from training.register import register_copies
+from training.register_mask import RegisterMask
 from training.transformer.card import render_card
 from training.transformer.export import check_agreement, export_int8, label_agreement
 from training.transformer.finetune import encode, fine_tune
 from training.transformer.metrics import frame_metrics, macro_f1
 from training.transformer.options import TransformerOptions
 from training.transformer.prior import effective_prior, fit_class_bias, shifted
+from training.transformer.register_bias import fit_register_bias
 from training.transformer.sampling import capped_sample, class_weights
 
 log = logging.getLogger(__name__)
@@ -196,8 +198,16 @@ def train_transformer(
              "copies", len(restyled), len(augmented))
     extra = pd.concat([restyled, augmented], ignore_index=True)
     y_fit = np.concatenate([y_train, class_ids(extra, labels, "train")])
-    train_data = encode(tokenizer, train_texts + extra["text"].tolist(), y_fit,
-                        options.max_length)
+    fit_texts = train_texts + extra["text"].tolist()
+    train_data = encode(tokenizer, fit_texts, y_fit, options.max_length)
+    register_model = None
+    if options.register_bias is not None:
+        register_model = fit_register_bias(
+            pd.concat([frames["train"], *supplements.values()], ignore_index=True),
+            labels.negative, fit_texts, y_fit, weights,
+            RegisterMask(options.register_bias, options.register_bias_spread))
+        if register_model is not None:
+            train_data.bias = register_model.log_proba(fit_texts).astype(np.float32)
     early_data = encode(tokenizer, [val_texts[i] for i in early_rows], y_val[early_rows],
                         options.max_length)
     result = fine_tune(model, tokenizer, train_data, early_data, weights, options, work_dir,
@@ -250,6 +260,8 @@ def train_transformer(
         "sample_sources": int(sample["source"].nunique()),
         "class_weights": dict(zip(labels.names, np.round(weights, 4).tolist(), strict=True)),
         "class_bias": dict(zip(labels.names, np.round(bias, 4).tolist(), strict=True)),
+        "register_bias_features": (len(register_model.columns) if register_model is not None
+                                   else None),
         "steps": result.steps, "best_step": result.best_step,
         "early_stopping_macro_f1": round(result.best_f1, 5),
         "stopped_early": result.stopped_early, "seconds_last_session": round(result.seconds),
@@ -281,6 +293,7 @@ def train_transformer(
             f"({', '.join(f'{k} {v:+.2f}' for k, v in training['class_bias'].items())}) to undo "
             "the sample's class prior, fitted on validation (training.transformer.prior)",
             *feature_preserving_text(options),
+            *register_bias_text(training["register_bias_features"]),
             f"{result.steps} steps, batch {options.batch_size}, learning rate "
             f"{options.learning_rate:g}; best step {result.best_step} by validation macro-F1 "
             f"{result.best_f1:.4f} (validation only; oot and cross_market never used to choose)",
@@ -292,6 +305,15 @@ def train_transformer(
     path = classifier.save(out_dir / version, card=card)
     log.info("saved %s", path)
     return path
+
+
+def register_bias_text(features: int | None) -> list[str]:
+    """The model card's line on the register bias model, when the run used one."""
+    if features is None:
+        return []
+    return [f"fine-tuned as a product of experts with a model of {features} darknet-register "
+            "n-grams, left out at prediction, so the way a market writes is not learnt as "
+            "evidence (training.transformer.register_bias)"]
 
 
 def feature_preserving_text(options: TransformerOptions) -> list[str]:
