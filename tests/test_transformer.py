@@ -411,6 +411,23 @@ def test_cascade_routing_budget_from_the_command_line(tiny, tiny_classifier, tmp
     assert config["routed_validation"] == 0
 
 
+def dataset_with_supplement(dataset: Path, folder: Path, supplement: pd.DataFrame,
+                            train: pd.DataFrame | None = None) -> Path:
+    """A copy of ``dataset`` in ``folder`` with ``supplement`` as its supplement "lawful"
+    (and ``train`` as its train split, when given)."""
+    import shutil
+
+    shutil.copytree(dataset, folder)
+    if train is not None:
+        train.to_parquet(folder / "train.parquet", index=False)
+    supplement.to_parquet(folder / "supplement-lawful.parquet", index=False)
+    info = json.loads((folder / "dataset_info.json").read_text())
+    info["supplements"] = {"lawful": {"rows": len(supplement), "label": "benign",
+                                      "sha256": "x", "dropped": {}}}
+    (folder / "dataset_info.json").write_text(json.dumps(info))
+    return folder
+
+
 def record_encoded_texts(monkeypatch) -> list[list[str]]:
     """Patch the pipeline's tokenising step to record each list of texts it encodes."""
     from training.transformer import pipeline
@@ -468,22 +485,14 @@ def test_layers_keeps_the_first_encoder_layers_of_the_base(tiny, tmp_path):
 
 def test_supplement_rows_join_the_training_texts(tiny, tmp_path, monkeypatch):
     """--supplement adds the dataset's training-only rows whole, after the class caps."""
-    import shutil
-
     from training.transformer import train_transformer
 
     base, dataset, _, _ = tiny
-    copy = tmp_path / "dataset"
-    shutil.copytree(dataset, copy)
-    rows = pd.read_parquet(copy / "train.parquet").head(2).assign(
+    rows = pd.read_parquet(dataset / "train.parquet").head(2).assign(
         title=["Kindle Fire HDX 8.9 sealed", "Weight Training For Dummies"],
         description=None, label="benign", group=["s0", "s1"])
     rows["text"] = rows["title"]
-    rows.to_parquet(copy / "supplement-lawful.parquet", index=False)
-    info = json.loads((copy / "dataset_info.json").read_text())
-    info["supplements"] = {"lawful": {"rows": 2, "label": "benign", "sha256": "x",
-                                      "dropped": {}}}
-    (copy / "dataset_info.json").write_text(json.dumps(info))
+    copy = dataset_with_supplement(dataset, tmp_path / "dataset", rows)
     seen = record_encoded_texts(monkeypatch)
     bundle = train_transformer(copy, tmp_path / "models",
                                tiny_options(base, tmp_path / "w", supplements=["lawful"]))
@@ -537,27 +546,18 @@ def test_register_bias_joins_the_loss_and_the_bundle_records_it(tiny, tmp_path, 
     """--register-bias: fine-tuning gets a bias model's log-probabilities for the training
     rows (none for validation), and the bundle's config and card say so. The fixture's
     darknet rows, lawful (a supplement) and illicit, share a way of writing shops lack."""
-    import shutil
-
     from training.transformer import pipeline, train_transformer
 
     base, dataset, _, _ = tiny
-    copy = tmp_path / "dataset"
-    shutil.copytree(dataset, copy)
-    train = pd.read_parquet(copy / "train.parquet")
+    train = pd.read_parquet(dataset / "train.parquet")
     darknet = train["kind"].eq("darkweb")
     train.loc[darknet, "text"] = train.loc[darknet, "text"] + " | escrow pgp worldwide"
-    train.to_parquet(copy / "train.parquet", index=False)
     lawful = train[darknet].head(6).assign(
         title=[f"{g} escrow pgp worldwide" for g in ("tobacco", "ebook", "phone", "watch",
                                                       "grinder", "lighter")],
         description=None, label="benign", group=[f"s{i}" for i in range(6)])
     lawful["text"] = lawful["title"]
-    lawful.to_parquet(copy / "supplement-lawful.parquet", index=False)
-    info = json.loads((copy / "dataset_info.json").read_text())
-    info["supplements"] = {"lawful": {"rows": 6, "label": "benign", "sha256": "x",
-                                      "dropped": {}}}
-    (copy / "dataset_info.json").write_text(json.dumps(info))
+    copy = dataset_with_supplement(dataset, tmp_path / "dataset", lawful, train=train)
     seen = []
     real_fine_tune = pipeline.fine_tune
 
