@@ -15,6 +15,9 @@ The bias model is a logistic regression without intercept on the register column
 baseline's hashed TF-IDF features, weighted like the fine-tuning loss: with no intercept it
 holds register evidence only, and the class prior stays with the transformer (whose class
 offsets are fitted on validation afterwards, as for every transformer).
+
+On the shared data it does not help (``training/EXPERIMENTS.md``, section 9): the register
+is too confounded with the class there. It stays an option (``--register-bias``), off.
 """
 
 from __future__ import annotations
@@ -75,8 +78,7 @@ def fit_register_bias(
     if len(columns) == 0:
         log.warning("no register bias model: no feature passes the register mask")
         return None
-    features.fit(list(texts))
-    x = features.transform(list(texts))[:, columns]
+    x = features.fit_transform(list(texts))[:, columns]
     n_classes = len(class_weight)
     present = np.unique(y)
     model = LogisticRegression(C=C, fit_intercept=False, max_iter=2000)
