@@ -29,7 +29,7 @@ from training.augment import (
 from training.card import render_model_card
 from training.metrics import classification_metrics, groups_of, to_ids
 from training.register import register_copies
-from training.register_mask import RegisterMask, register_features, register_kinds
+from training.register_mask import RegisterMask, register_features_of
 
 log = logging.getLogger(__name__)
 EVAL_SPLITS = ("validation", "test", "oot", "cross_market")
@@ -122,18 +122,14 @@ def register_mask_of(train: pd.DataFrame, negative: str,
                      options: BaselineOptions) -> np.ndarray | None:
     """The darknet-register feature ids to drop, from the training rows' own kinds (rows
     without a kind, such as ``--extra-train`` rows, are left out); None when off, or when
-    the rows lack one of the three kinds the contrast needs (say, trained without the
-    darknet-benign supplements), which is logged."""
+    the rows lack a kind the contrast needs (logged)."""
     if options.register_mask is None:
         return None
-    kinds = register_kinds(train, negative)
-    if not all(kinds):
-        log.warning("no darknet-register mask: the training rows need lawful and illicit "
-                    "darknet listings and lawful shop listings")
-        return None
-    masked = register_features(
-        TfidfLinearModel(n_features=options.n_features).new_features(), *kinds,
+    masked = register_features_of(
+        train, negative, TfidfLinearModel(n_features=options.n_features).new_features(),
         RegisterMask(options.register_mask, options.register_mask_spread))
+    if masked is None:
+        return None
     log.info("dropping %d darknet-register features after the fit", len(masked))
     return masked
 

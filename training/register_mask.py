@@ -23,6 +23,7 @@ ratio by chance; ``min_rows`` drops rarer ones.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -30,6 +31,8 @@ import numpy as np
 import pandas as pd
 
 from model.features import HashedTfidf
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -94,3 +97,16 @@ def register_kinds(rows: pd.DataFrame, negative: str) -> tuple[list[str], list[s
     texts = rows["text"].astype(str).to_numpy()
     return tuple(list(texts[kind]) for kind in (darknet & lawful, darknet & ~lawful,
                                                  shop & lawful))
+
+
+def register_features_of(rows: pd.DataFrame, negative: str, features: HashedTfidf,
+                         mask: RegisterMask) -> np.ndarray | None:
+    """:func:`register_features` chosen on training ``rows`` by their own kinds
+    (:func:`register_kinds`); None, logged, when the rows lack one of the three kinds the
+    contrast needs (say, trained without the darknet-benign supplements)."""
+    kinds = register_kinds(rows, negative)
+    if not all(kinds):
+        log.warning("no darknet-register features: the training rows need lawful and illicit "
+                    "darknet listings and lawful shop listings")
+        return None
+    return register_features(features, *kinds, mask)

@@ -207,7 +207,7 @@ def train_transformer(
             labels.negative, fit_texts, y_fit, weights,
             RegisterMask(options.register_bias, options.register_bias_spread))
         if register_model is not None:
-            train_data.bias = register_model.log_proba(fit_texts).astype(np.float32)
+            train_data.bias = register_model.fitted_log_proba.astype(np.float32)
     early_data = encode(tokenizer, [val_texts[i] for i in early_rows], y_val[early_rows],
                         options.max_length)
     result = fine_tune(model, tokenizer, train_data, early_data, weights, options, work_dir,

@@ -28,28 +28,33 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.sparse import spmatrix
+from scipy.special import log_softmax
 
+from model.baseline import TfidfLinearModel
 from model.features import HashedTfidf
-from training.register_mask import RegisterMask, register_features, register_kinds
+from training.register_mask import RegisterMask, register_features_of
 
 log = logging.getLogger(__name__)
-
-HASHED_FEATURES = 2**19  # the baseline's default, so both models choose the same n-grams
 
 
 @dataclass
 class RegisterBias:
-    """A fitted register-only model: :meth:`log_proba` gives the bias for each text."""
+    """A fitted register-only model. ``fitted_log_proba`` holds its log-probabilities for
+    the texts it was fitted on (the fine-tuning texts: the bias in the loss), so they are not
+    counted again; :meth:`log_proba` scores other texts."""
 
     features: HashedTfidf
     columns: np.ndarray
     coef: np.ndarray  # (classes, len(columns))
+    fitted_log_proba: np.ndarray | None = None
+
+    def _log_proba(self, x: spmatrix) -> np.ndarray:
+        return log_softmax(np.asarray(x[:, self.columns] @ self.coef.T, dtype=np.float64),
+                           axis=1)
 
     def log_proba(self, texts: Sequence[str]) -> np.ndarray:
-        x = self.features.transform(list(texts))[:, self.columns]
-        z = np.asarray(x @ self.coef.T, dtype=np.float64)
-        z -= z.max(axis=1, keepdims=True)
-        return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        return self._log_proba(self.features.transform(list(texts)))
 
 
 def fit_register_bias(
@@ -63,29 +68,28 @@ def fit_register_bias(
 ) -> RegisterBias | None:
     """Choose the register features on ``kind_rows`` and fit the bias model on ``texts``.
 
-    None (logged) when ``kind_rows`` lack one of the three kinds the contrast needs, or no
-    feature passes ``mask``: fine-tuning then goes on without a bias model.
+    The features are the baseline's default hashed n-grams, so both models choose the same
+    register features. None (logged) when ``kind_rows`` lack one of the three kinds the
+    contrast needs, or no feature passes ``mask``: fine-tuning then goes on without a bias
+    model.
     """
     from sklearn.linear_model import LogisticRegression
 
-    kinds = register_kinds(kind_rows, negative)
-    if not all(kinds):
-        log.warning("no register bias model: the training rows need lawful and illicit "
-                    "darknet listings and lawful shop listings")
+    features = TfidfLinearModel().new_features()
+    columns = register_features_of(kind_rows, negative, features, mask)
+    if columns is None:
         return None
-    features = HashedTfidf(n_features=HASHED_FEATURES)
-    columns = register_features(features, *kinds, mask)
     if len(columns) == 0:
         log.warning("no register bias model: no feature passes the register mask")
         return None
-    x = features.fit_transform(list(texts))[:, columns]
-    n_classes = len(class_weight)
-    present = np.unique(y)
+    x = features.fit_transform(list(texts))
     model = LogisticRegression(C=C, fit_intercept=False, max_iter=2000)
-    model.fit(x, y, sample_weight=np.asarray(class_weight)[y])
-    coef = np.zeros((n_classes, len(columns)))
-    coef[model.classes_] = model.coef_ if len(present) > 2 else np.vstack(
-        [-model.coef_[0] / 2, model.coef_[0] / 2])
+    model.fit(x[:, columns], y, sample_weight=np.asarray(class_weight)[y])
+    coef = np.zeros((len(class_weight), len(columns)))
+    coef[model.classes_] = model.coef_ if len(model.classes_) > 2 else np.vstack(
+        [-model.coef_[0] / 2, model.coef_[0] / 2])  # a binary fit has one row: class 1's
     log.info("register bias model: %d features, fitted on %d training texts", len(columns),
              len(texts))
-    return RegisterBias(features, columns, coef)
+    bias = RegisterBias(features, columns, coef)
+    bias.fitted_log_proba = bias._log_proba(x)
+    return bias
