@@ -353,6 +353,31 @@ def test_fine_tune_only_then_resume_elsewhere_makes_the_bundle(tiny, tmp_path):
     assert len(classifier.predict(["cocaine 1g", "garden chair"])) == 2
 
 
+def test_a_run_is_a_function_of_its_seed(tiny, tmp_path):
+    """The same recipe and seed give the same weights, bit for bit, whatever drew from
+    torch's generator before (the new classification head is drawn from it); another seed
+    gives other weights."""
+    import torch
+    from safetensors.torch import load_file
+
+    from training.transformer import train_transformer
+
+    base, dataset, _, _ = tiny
+
+    def weights(name: str, seed: int, disturb: int) -> dict[str, torch.Tensor]:
+        torch.manual_seed(disturb)  # as if something else had run before in the process
+        torch.rand(disturb)
+        best = train_transformer(dataset, tmp_path / "models",
+                                 tiny_options(base, tmp_path / name, max_steps=4, eval_steps=4,
+                                              seed=seed, fine_tune_only=True))
+        return load_file(best / "model.safetensors")
+
+    first, again, other = weights("a", 7, 1), weights("b", 7, 2), weights("c", 8, 1)
+    assert first.keys() == again.keys() == other.keys()
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert not all(torch.equal(first[k], other[k]) for k in first)
+
+
 def test_max_minutes_ends_a_run_as_finished(tiny, tmp_path, monkeypatch):
     """A time budget stops training cleanly: validated, best model kept, run marked done."""
     import torch

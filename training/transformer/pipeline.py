@@ -181,6 +181,10 @@ def train_transformer(
              sample["label"].value_counts().to_dict(), np.round(weights, 3).tolist())
 
     tokenizer = AutoTokenizer.from_pretrained(base)
+    # The classification head is new, drawn from torch's global generator as the model is
+    # built: seeded here, or two runs of one recipe start from different heads and end
+    # points apart out of domain (training/EXPERIMENTS.md, section 10).
+    torch.manual_seed(options.seed)
     # fp32 whatever the checkpoint stores: transformers loads a half-precision file as
     # half-precision parameters, and AdamW on those loses the small updates (bf16 is autocast)
     model = AutoModelForSequenceClassification.from_pretrained(
