@@ -324,6 +324,88 @@ def test_resume_continues_a_killed_run_exactly(tiny, tmp_path, monkeypatch):
         assert torch.allclose(a, b, atol=1e-6), name
 
 
+def test_weight_averaging_makes_the_mean_of_the_late_steps_the_model(tiny, tmp_path):
+    """With ``average_from`` the run's model (in place and in best/) is the mean of the
+    weights after each step from that one on, and a killed run resumed averages the same."""
+    import torch
+    from safetensors.torch import load_file
+    from torch.optim.optimizer import register_optimizer_step_post_hook
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from training.transformer import finetune
+
+    base, _, _, _ = tiny
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    data = rows()
+    y = np.array([LABELS.index(label) for _, label in data])
+    train = finetune.encode(tokenizer, [t for t, _ in data], y, 32)
+    weights = np.ones(len(LABELS))
+
+    def fresh_model():
+        torch.manual_seed(1)
+        return AutoModelForSequenceClassification.from_pretrained(base, num_labels=len(LABELS))
+
+    def options(work, **kw):
+        return tiny_options(base, work, max_steps=12, checkpoint_steps=5, eval_steps=6,
+                            average_from=8, **kw)
+
+    model, after_step = fresh_model(), []
+    hook = register_optimizer_step_post_hook(
+        lambda *_: after_step.append({k: v.detach().clone()
+                                      for k, v in model.state_dict().items()}))
+    try:
+        result = finetune.fine_tune(model, tokenizer, train, train, weights,
+                                    options(tmp_path / "a"), tmp_path / "a")
+    finally:
+        hook.remove()
+    assert len(after_step) == 12
+    assert result.averaged["from_step"] == 8 and result.averaged["to_step"] == 12
+    assert result.averaged["steps"] == 5  # the weights after steps 8, 9, 10, 11 and 12
+    saved = load_file(result.best_dir / "model.safetensors")
+    for name, value in model.state_dict().items():
+        if value.is_floating_point():
+            mean = torch.stack([w[name] for w in after_step[7:]]).mean(dim=0)
+            assert torch.allclose(value, mean, atol=1e-6), name
+            if name in saved:
+                assert torch.equal(saved[name], value), name
+
+    real_collate, calls = finetune.collate, {"n": 0}
+
+    def dying_collate(data_, rows_, pad_id):
+        if len(rows_) <= 8:  # training batches (evaluation uses batches of 128)
+            calls["n"] += 1
+            if calls["n"] == 12:  # killed in step 12: resumed from the step-10 checkpoint,
+                raise KeyboardInterrupt  # which holds the mean of steps 8 to 10
+        return real_collate(data_, rows_, pad_id)
+
+    finetune.collate = dying_collate
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            finetune.fine_tune(fresh_model(), tokenizer, train, train, weights,
+                               options(tmp_path / "b"), tmp_path / "b")
+    finally:
+        finetune.collate = real_collate
+    resumed = fresh_model()
+    finetune.fine_tune(resumed, tokenizer, train, train, weights,
+                       options(tmp_path / "b", resume=True), tmp_path / "b")
+    for name, value in model.state_dict().items():
+        assert torch.allclose(resumed.state_dict()[name], value, atol=1e-6), name
+
+
+def test_the_bundle_says_its_weights_are_averaged(tiny, tmp_path):
+    from model import Classifier
+    from training.transformer import train_transformer
+
+    base, dataset, _, _ = tiny
+    bundle = train_transformer(dataset, tmp_path / "models",
+                               tiny_options(base, tmp_path / "w", max_steps=6, eval_steps=3,
+                                            average_from=4))
+    averaged = Classifier.load(bundle).config["training"]["weight_average"]
+    assert (averaged["from_step"], averaged["to_step"], averaged["steps"]) == (4, 6, 3)
+    card = (bundle / "README.md").read_text(encoding="utf-8")
+    assert "the mean of the weights after each of steps 4-6 (weight averaging" in card
+
+
 def test_fine_tune_only_then_resume_elsewhere_makes_the_bundle(tiny, tmp_path):
     """Fine-tune on one machine, copy the work folder, finish on another with --resume."""
     import shutil

@@ -68,6 +68,41 @@ def test_linear_probe_options_are_checked(bad):
         TransformerOptions(**bad)
 
 
+@pytest.mark.parametrize("bad", [{"average_from": 0}, {"average_from": 51, "max_steps": 50}])
+def test_weight_averaging_options_are_checked(bad):
+    with pytest.raises(ValueError, match="average_from"):
+        TransformerOptions(**bad)
+
+
+def test_average_from_reaches_the_options_from_the_command_line():
+    parser = argparse.ArgumentParser()
+    add_transformer_arguments(parser)
+    assert options_from_args(parser.parse_args(["--average-from", "800"])).average_from == 800
+
+
+def test_weight_average_is_the_running_mean_of_the_float_tensors():
+    import torch
+
+    from training.transformer.averaging import WeightAverage
+
+    model = torch.nn.Linear(3, 2)
+    model.register_buffer("calls", torch.tensor(0))  # not floating point: never averaged
+    seen, average = [], WeightAverage()
+    for i in range(5):
+        with torch.no_grad():
+            model.weight.add_(float(i))
+        model.calls += 1
+        seen.append(model.weight.detach().clone())
+        average.update(model)
+    average.apply_to(model)
+    assert average.count == 5
+    assert torch.allclose(model.weight, torch.stack(seen).mean(dim=0), atol=1e-6)
+    assert int(model.calls) == 5
+    restored = WeightAverage()
+    restored.load_state_dict(average.state_dict())
+    assert restored.count == 5 and torch.equal(restored.mean["weight"], average.mean["weight"])
+
+
 def test_water_fill_keeps_small_sources_whole():
     assert water_fill({"big": 1000, "small": 10, "mid": 60}, 150) == {
         "big": 80, "small": 10, "mid": 60}

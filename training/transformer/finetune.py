@@ -9,7 +9,8 @@ Work folder layout:
 
     run.json          the options that decide what is computed (checked on --resume)
     checkpoint.pt     the newest resumable state (replaced atomically every N steps)
-    best/             the best model so far on validation macro-F1 (save_pretrained)
+    best/             the best model so far on validation macro-F1 (save_pretrained); with
+                      weight averaging, once the run is done, the averaged model instead
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from training.transformer.averaging import WeightAverage
 from training.transformer.metrics import macro_f1
 from training.transformer.options import TransformerOptions
 
@@ -133,6 +135,8 @@ class FineTuneResult:
     stopped_early: bool
     seconds: float
     history: list[dict[str, Any]] = field(default_factory=list)
+    # with weight averaging: the steps averaged and the mean model's validation macro-F1
+    averaged: dict[str, Any] | None = None
 
 
 def _atomic_torch_save(payload: dict[str, Any], path: Path) -> None:
@@ -288,6 +292,11 @@ def fine_tune(
     if probe >= total:
         raise ValueError(f"linear_probe_steps ({probe}) must be fewer than the run's {total} "
                          "steps: the encoder would never train")
+    if options.average_from is not None and options.average_from > total:
+        raise ValueError(f"average_from ({options.average_from}) is after the run's last step "
+                         f"({total}): nothing would be averaged")
+    average = WeightAverage() if options.average_from is not None else None
+    averaged: dict[str, Any] | None = None
     groups, body = parameter_groups(model, options)
     optimizer = torch.optim.AdamW(groups, lr=options.learning_rate)
     schedule = learning_rate_schedule(total, options)
@@ -306,10 +315,13 @@ def fine_tune(
             torch.set_rng_state(state["torch_rng"])
             if state.get("cuda_rng") is not None and device.type == "cuda":
                 torch.cuda.set_rng_state_all(state["cuda_rng"])  # dropout draws on the GPU
+            if average is not None and state.get("average") is not None:
+                average.load_state_dict(state["average"])
         step, epoch, position = state["step"], state["epoch"], state["position"]
         best_f1, best_step, bad = state["best_f1"], state["best_step"], state["bad"]
         history, done = state["history"], state["done"]
         stopped_early = state.get("stopped_early", False)
+        averaged = state.get("averaged")
 
     def checkpoint() -> None:
         """Save resumable state; once done, only the bookkeeping (the weights are in best/).
@@ -321,13 +333,14 @@ def fine_tune(
         payload = {
             "step": step, "epoch": epoch, "position": position, "best_f1": best_f1,
             "best_step": best_step, "bad": bad, "history": history, "done": done,
-            "stopped_early": stopped_early,
+            "stopped_early": stopped_early, "averaged": averaged,
         }
         if not done:
             payload |= {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                         "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(),
                         "cuda_rng": (torch.cuda.get_rng_state_all() if device.type == "cuda"
-                                     else None)}
+                                     else None),
+                        "average": average.state_dict() if average is not None else None}
         _atomic_torch_save(payload, work_dir / CHECKPOINT_FILE)
 
     def evaluate() -> bool:
@@ -348,9 +361,28 @@ def fine_tune(
         model.train()
         return bad >= options.patience
 
+    def finish_average() -> dict[str, Any] | None:
+        """Make the averaged weights the run's model (``best/``); what was averaged."""
+        if average.count == 0:
+            log.warning("the run ended at step %d, before --average-from %d: nothing was "
+                        "averaged, so its model is the best checkpoint", step,
+                        options.average_from)
+            return None
+        average.apply_to(model)
+        logits = predict_logits(model, validation, options.eval_batch_size, pad_id, device,
+                                autocast)
+        score = macro_f1(validation.y, logits.argmax(axis=1))
+        _save_best(model, tokenizer, work_dir)
+        log.info("weights averaged over steps %d-%d: validation macro-F1 %.4f (best single "
+                 "checkpoint %.4f at step %d)", options.average_from, step, score, best_f1,
+                 best_step)
+        return {"from_step": options.average_from, "to_step": step, "steps": average.count,
+                "val_macro_f1": round(score, 5)}
+
     def out_of_time() -> bool:
         return bool(options.max_minutes) and time.monotonic() - started > 60 * options.max_minutes
 
+    finished_before = done  # a finished run resumed to export: its model is in best/
     lengths = np.fromiter((len(x) for x in train.ids), dtype=np.int64, count=len(train))
     progress = _progress(total, step, options.progress)
     running = float("nan")
@@ -376,6 +408,8 @@ def fine_tune(
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 step, position = step + 1, position + 1
+                if average is not None and step >= options.average_from:
+                    average.update(model)
                 if step == probe:  # the linear probe is over: the encoder trains from now
                     set_trainable(body, True)
                 value = float(loss.detach())
@@ -400,13 +434,15 @@ def fine_tune(
             if not history or history[-1]["step"] != step:
                 evaluate()
             done = True
+        if average is not None and not finished_before:
+            averaged = finish_average()
         checkpoint()
     finally:
         progress.close()
     if not (work_dir / BEST_DIR).is_dir():
         raise RuntimeError(f"training ended without a best model in {work_dir / BEST_DIR}")
     return FineTuneResult(work_dir / BEST_DIR, best_f1, best_step, step, stopped_early,
-                          time.monotonic() - started, history)
+                          time.monotonic() - started, history, averaged)
 
 
 def _progress(total: int, initial: int, enabled: bool):

@@ -47,6 +47,9 @@ class TransformerOptions:
     # the register features' log-odds threshold, as the baseline's --register-mask; None = off
     register_bias: float | None = None
     register_bias_spread: float = 0.5
+    # Weight averaging (training.transformer.averaging): the run's model is the mean of the
+    # weights after every step from this one on, not the best checkpoint; None = off
+    average_from: int | None = None
     weight_decay: float = 0.01
     warmup_ratio: float = 0.06
     cap_per_class: int = 3000  # illicit classes
@@ -116,6 +119,12 @@ class TransformerOptions:
         if not 0 < self.linear_probe_lr < 1:
             raise ValueError(f"linear_probe_lr must be within (0, 1), got "
                              f"{self.linear_probe_lr}")
+        if self.average_from is not None and self.average_from < 1:
+            raise ValueError(f"average_from must be a step (1 or more), got {self.average_from}")
+        if (self.average_from is not None and self.max_steps is not None
+                and self.average_from > self.max_steps):
+            raise ValueError(f"average_from ({self.average_from}) is after the last step "
+                             f"(max_steps {self.max_steps}): nothing would be averaged")
         if self.register_bias_spread <= 0:
             raise ValueError(f"register_bias_spread must be positive, got "
                              f"{self.register_bias_spread}")
@@ -134,7 +143,7 @@ class TransformerOptions:
         "base", "layers", "input", "description_dropout", "register", "augment", "max_length",
         "batch_size", "epochs", "max_steps", "learning_rate", "linear_probe_steps",
         "linear_probe_lr", "freeze_embeddings", "register_bias", "register_bias_spread",
-        "weight_decay", "warmup_ratio",
+        "average_from", "weight_decay", "warmup_ratio",
         "cap_per_class", "negative_cap", "class_weight_power", "eval_steps",
         "eval_cap_per_class", "patience", "seed", "supplements",
     )
@@ -191,6 +200,11 @@ def add_transformer_arguments(parser: argparse.ArgumentParser) -> argparse._Argu
                    metavar="LOG_ODDS",
                    help="... and whose rates in lawful and illicit darknet listings differ by "
                         f"less than e**LOG_ODDS times (default {d.register_bias_spread:g})")
+    g.add_argument("--average-from", type=int, default=None, metavar="STEP",
+                   help="make the run's model the mean of the weights after every step from "
+                        "STEP to the last (weight averaging, SWA/SWAD) instead of the best "
+                        "checkpoint; early stopping still ends the run, so raise --patience "
+                        "to average to --max-steps (default off)")
     g.add_argument("--cap-per-class", type=int, default=d.cap_per_class,
                    help="most training listings per illicit class, spread evenly over sources "
                         f"(default {d.cap_per_class})")

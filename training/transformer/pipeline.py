@@ -33,7 +33,7 @@ from training.register import register_copies
 from training.register_mask import RegisterMask
 from training.transformer.card import render_card
 from training.transformer.export import check_agreement, export_int8, label_agreement
-from training.transformer.finetune import encode, fine_tune
+from training.transformer.finetune import FineTuneResult, encode, fine_tune
 from training.transformer.metrics import frame_metrics, macro_f1
 from training.transformer.options import TransformerOptions
 from training.transformer.prior import effective_prior, fit_class_bias, shifted
@@ -268,6 +268,7 @@ def train_transformer(
                                    else None),
         "steps": result.steps, "best_step": result.best_step,
         "early_stopping_macro_f1": round(result.best_f1, 5),
+        "weight_average": result.averaged,
         "stopped_early": result.stopped_early, "seconds_last_session": round(result.seconds),
         "history": result.history, "host": platform.node(),
     }
@@ -299,8 +300,7 @@ def train_transformer(
             *feature_preserving_text(options),
             *register_bias_text(training["register_bias_features"]),
             f"{result.steps} steps, batch {options.batch_size}, learning rate "
-            f"{options.learning_rate:g}; best step {result.best_step} by validation macro-F1 "
-            f"{result.best_f1:.4f} (validation only; oot and cross_market never used to choose)",
+            f"{options.learning_rate:g}; " + chosen_weights_text(result),
             f"int8 vs fp32 label agreement on validation: {agreement['label_agreement']:.4f} "
             f"({agreement['rows']} listings)",
         ],
@@ -309,6 +309,18 @@ def train_transformer(
     path = classifier.save(out_dir / version, card=card)
     log.info("saved %s", path)
     return path
+
+
+def chosen_weights_text(result: FineTuneResult) -> str:
+    """The model card's words on which weights the bundle holds."""
+    best = (f"best step {result.best_step} by validation macro-F1 {result.best_f1:.4f} "
+            "(validation only; oot and cross_market never used to choose)")
+    if result.averaged is None:
+        return best
+    a = result.averaged
+    return (f"the mean of the weights after each of steps {a['from_step']}-{a['to_step']} "
+            f"(weight averaging, training.transformer.averaging; validation macro-F1 "
+            f"{a['val_macro_f1']:.4f}); the {best}")
 
 
 def register_bias_text(features: int | None) -> list[str]:
