@@ -229,6 +229,20 @@ def test_cascade_refuses_parts_trained_on_another_dataset(tiny, tiny_classifier,
     assert not (tmp_path / "models").exists()
 
 
+def test_cascade_refuses_parts_of_the_wrong_kind(tiny, tiny_classifier, tmp_path):
+    """A name that resolves to the wrong kind (as "default" does to the newest bundle when
+    no default is set) is refused, not built into a cascade of two transformers."""
+    from training.transformer import build_cascade
+
+    _, dataset, _, transformer_bundle = tiny
+    baseline_bundle = baseline_trained_on(dataset, tiny_classifier, tmp_path / "baseline")
+    with pytest.raises(ValueError, match=r"baseline part .* is a transformer bundle"):
+        build_cascade(transformer_bundle, transformer_bundle, dataset, tmp_path / "models")
+    with pytest.raises(ValueError, match=r"transformer part .* is a baseline bundle"):
+        build_cascade(baseline_bundle, baseline_bundle, dataset, tmp_path / "models")
+    assert not (tmp_path / "models").exists()
+
+
 def test_cascade_bundle_routes_and_serves_without_torch(tiny, tiny_classifier, tmp_path):
     from training.transformer import build_cascade
 

@@ -103,6 +103,11 @@ def build_cascade(
     """Save a cascade bundle in ``out_dir``: cut and thresholds chosen on validation."""
     fast_clf = Classifier.load(baseline_bundle)
     slow_clf = Classifier.load(transformer_bundle)
+    for part, clf, bundle in (("baseline", fast_clf, baseline_bundle),
+                              ("transformer", slow_clf, transformer_bundle)):
+        if clf.model.kind != part:  # "default" resolves to the newest bundle when none is set
+            raise ValueError(f"the cascade's {part} part {bundle} is a {clf.model.kind} bundle; "
+                             f"give a {part} bundle (--cascade-{part} NAME or PATH)")
     if fast_clf.labels != slow_clf.labels:
         raise ValueError(f"the bundles have different labels: {fast_clf.labels.names} vs "
                          f"{slow_clf.labels.names}")
