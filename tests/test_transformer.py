@@ -273,23 +273,49 @@ def test_cascade_bundle_routes_and_serves_without_torch(tiny, tiny_classifier, t
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
 
 
-def test_resume_continues_a_killed_run_exactly(tiny, tmp_path, monkeypatch):
-    """Kill at step 7, resume from the step-5 checkpoint: same weights as an unbroken run."""
+def fine_tune_parts(base: Path):
+    """What ``fine_tune`` needs for the fixture listings: the tokenizer, the encoded rows,
+    class weights, and a maker of identically initialised models."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from training.transformer import finetune
 
-    base, _, _, _ = tiny
     tokenizer = AutoTokenizer.from_pretrained(base)
     data = rows()
     y = np.array([LABELS.index(label) for _, label in data])
     train = finetune.encode(tokenizer, [t for t, _ in data], y, 32)
-    weights = np.ones(len(LABELS))
 
     def fresh_model():
         torch.manual_seed(1)
         return AutoModelForSequenceClassification.from_pretrained(base, num_labels=len(LABELS))
+
+    return tokenizer, train, np.ones(len(LABELS)), fresh_model
+
+
+def collate_dying_in_step(step: int, collate):
+    """``collate`` that raises KeyboardInterrupt (a killed run) when training step ``step``
+    asks for its batch; tiny_options' batches hold at most 8 rows, evaluation's all 70."""
+    calls = {"n": 0}
+
+    def dying(data, rows_, pad_id):
+        if len(rows_) <= 8:
+            calls["n"] += 1
+            if calls["n"] == step:
+                raise KeyboardInterrupt
+        return collate(data, rows_, pad_id)
+
+    return dying
+
+
+def test_resume_continues_a_killed_run_exactly(tiny, tmp_path, monkeypatch):
+    """Kill in step 8, resume from the step-5 checkpoint: same weights as an unbroken run."""
+    import torch
+
+    from training.transformer import finetune
+
+    base, _, _, _ = tiny
+    tokenizer, train, weights, fresh_model = fine_tune_parts(base)
 
     def options(work, **kw):
         return tiny_options(base, work, max_steps=12, checkpoint_steps=5, eval_steps=6, **kw)
@@ -298,20 +324,10 @@ def test_resume_continues_a_killed_run_exactly(tiny, tmp_path, monkeypatch):
     finetune.fine_tune(unbroken, tokenizer, train, train, weights, options(tmp_path / "a"),
                        tmp_path / "a")
 
-    real_collate, calls = finetune.collate, {"n": 0}
-
-    def dying_collate(data, rows_, pad_id):
-        if len(rows_) == 8:  # training batches (evaluation uses batches of 128)
-            calls["n"] += 1
-            if calls["n"] == 8:
-                raise KeyboardInterrupt
-        return real_collate(data, rows_, pad_id)
-
-    monkeypatch.setattr(finetune, "collate", dying_collate)
-    with pytest.raises(KeyboardInterrupt):
+    with monkeypatch.context() as patched, pytest.raises(KeyboardInterrupt):
+        patched.setattr(finetune, "collate", collate_dying_in_step(8, finetune.collate))
         finetune.fine_tune(fresh_model(), tokenizer, train, train, weights,
                            options(tmp_path / "b"), tmp_path / "b")
-    monkeypatch.setattr(finetune, "collate", real_collate)
     assert (tmp_path / "b" / finetune.CHECKPOINT_FILE).is_file()
 
     with pytest.raises(FileExistsError, match="--resume"):
@@ -338,26 +354,18 @@ def test_resume_continues_a_killed_run_exactly(tiny, tmp_path, monkeypatch):
         assert torch.allclose(a, b, atol=1e-6), name
 
 
-def test_weight_averaging_makes_the_mean_of_the_late_steps_the_model(tiny, tmp_path):
+def test_weight_averaging_makes_the_mean_of_the_late_steps_the_model(tiny, tmp_path,
+                                                                      monkeypatch):
     """With ``average_from`` the run's model (in place and in best/) is the mean of the
     weights after each step from that one on, and a killed run resumed averages the same."""
     import torch
     from safetensors.torch import load_file
     from torch.optim.optimizer import register_optimizer_step_post_hook
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from training.transformer import finetune
 
     base, _, _, _ = tiny
-    tokenizer = AutoTokenizer.from_pretrained(base)
-    data = rows()
-    y = np.array([LABELS.index(label) for _, label in data])
-    train = finetune.encode(tokenizer, [t for t, _ in data], y, 32)
-    weights = np.ones(len(LABELS))
-
-    def fresh_model():
-        torch.manual_seed(1)
-        return AutoModelForSequenceClassification.from_pretrained(base, num_labels=len(LABELS))
+    tokenizer, train, weights, fresh_model = fine_tune_parts(base)
 
     def options(work, **kw):
         return tiny_options(base, work, max_steps=12, checkpoint_steps=5, eval_steps=6,
@@ -383,22 +391,11 @@ def test_weight_averaging_makes_the_mean_of_the_late_steps_the_model(tiny, tmp_p
             if name in saved:
                 assert torch.equal(saved[name], value), name
 
-    real_collate, calls = finetune.collate, {"n": 0}
-
-    def dying_collate(data_, rows_, pad_id):
-        if len(rows_) <= 8:  # training batches (evaluation uses batches of 128)
-            calls["n"] += 1
-            if calls["n"] == 12:  # killed in step 12: resumed from the step-10 checkpoint,
-                raise KeyboardInterrupt  # which holds the mean of steps 8 to 10
-        return real_collate(data_, rows_, pad_id)
-
-    finetune.collate = dying_collate
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            finetune.fine_tune(fresh_model(), tokenizer, train, train, weights,
-                               options(tmp_path / "b"), tmp_path / "b")
-    finally:
-        finetune.collate = real_collate
+    # killed in step 12, so resumed from the step-10 checkpoint: the mean of steps 8 to 10
+    with monkeypatch.context() as patched, pytest.raises(KeyboardInterrupt):
+        patched.setattr(finetune, "collate", collate_dying_in_step(12, finetune.collate))
+        finetune.fine_tune(fresh_model(), tokenizer, train, train, weights,
+                           options(tmp_path / "b"), tmp_path / "b")
     resumed = fresh_model()
     finetune.fine_tune(resumed, tokenizer, train, train, weights,
                        options(tmp_path / "b", resume=True), tmp_path / "b")
