@@ -404,17 +404,27 @@ def test_weight_averaging_makes_the_mean_of_the_late_steps_the_model(tiny, tmp_p
 
 
 def test_the_bundle_says_its_weights_are_averaged(tiny, tmp_path):
+    """Also when fine-tuned with --fine-tune-only and finished by --resume (which must keep
+    the averaged model, not average again)."""
+    from safetensors.torch import load_file
+
     from model import Classifier
     from training.transformer import train_transformer
 
     base, dataset, _, _ = tiny
+    options = dict(max_steps=6, eval_steps=3, average_from=4)
+    best = train_transformer(dataset, tmp_path / "models",
+                             tiny_options(base, tmp_path / "w", fine_tune_only=True, **options))
+    averaged_weights = load_file(best / "model.safetensors")
     bundle = train_transformer(dataset, tmp_path / "models",
-                               tiny_options(base, tmp_path / "w", max_steps=6, eval_steps=3,
-                                            average_from=4))
+                               tiny_options(base, tmp_path / "w", resume=True, **options))
     averaged = Classifier.load(bundle).config["training"]["weight_average"]
     assert (averaged["from_step"], averaged["to_step"], averaged["steps"]) == (4, 6, 3)
     card = (bundle / "README.md").read_text(encoding="utf-8")
     assert "the mean of the weights after each of steps 4-6 (weight averaging" in card
+    after_resume = load_file(best / "model.safetensors")
+    assert after_resume.keys() == averaged_weights.keys()
+    assert all((after_resume[k] == v).all() for k, v in averaged_weights.items())
 
 
 def test_fine_tune_only_then_resume_elsewhere_makes_the_bundle(tiny, tmp_path):
