@@ -217,9 +217,9 @@ def train_transformer(
     result = fine_tune(model, tokenizer, train_data, early_data, weights, options, work_dir,
                        dataset_fingerprint=info.get("fingerprint"))
     if options.fine_tune_only:
-        log.info("fine-tuned in %.0f s (best validation macro-F1 %.4f at step %d); finish with "
-                 "the same options and --resume, work folder %s", result.seconds,
-                 result.best_f1, result.best_step, work_dir)
+        log.info("fine-tuned in %.0f s (weights: %s); finish with the same options and "
+                 "--resume, work folder %s", result.seconds, chosen_weights_text(result),
+                 work_dir)
         return result.best_dir
 
     best = AutoModelForSequenceClassification.from_pretrained(result.best_dir,
@@ -320,7 +320,7 @@ def chosen_weights_text(result: FineTuneResult) -> str:
     a = result.averaged
     return (f"the mean of the weights after each of steps {a['from_step']}-{a['to_step']} "
             f"(weight averaging, training.transformer.averaging; validation macro-F1 "
-            f"{a['val_macro_f1']:.4f}); the {best}")
+            f"{a['val_macro_f1']:.4f}), not the {best}")
 
 
 def register_bias_text(features: int | None) -> list[str]:
