@@ -35,8 +35,8 @@ class WeightAverage:
             self.mean = {k: v.detach().clone() for k, v in state.items()
                          if v.is_floating_point()}
             return
-        for name, mean in self.mean.items():
-            mean.add_(state[name].detach() - mean, alpha=1.0 / self.count)
+        for name, mean in self.mean.items():  # mean += (x - mean) / n, in place
+            mean.lerp_(state[name], 1.0 / self.count)
 
     def apply_to(self, model: nn.Module) -> None:
         """Load the mean into ``model`` (tensors that are not averaged stay as they are)."""
