@@ -166,13 +166,8 @@ class TfidfLinearModel:
         y: Sequence[int],
         groups: Sequence[str] | None = None,
         n_classes: int | None = None,
-        sample_weight: Sequence[float] | None = None,
     ) -> TfidfLinearModel:
-        """Fit on prepared texts and integer class ids ``0 … n_classes - 1``.
-
-        ``sample_weight`` (one positive weight per row) multiplies the weights the model
-        computes itself (balanced classes, and the vendor and hard-negative options).
-        """
+        """Fit on prepared texts and integer class ids ``0 … n_classes - 1``."""
         # scikit-learn is imported here, not at module level: a fitted model predicts with
         # numpy and scipy alone, and importing scikit-learn cost each scan worker seconds
         from sklearn.calibration import CalibratedClassifierCV
@@ -191,13 +186,6 @@ class TfidfLinearModel:
             raise ValueError(f"negative_class {self.negative_class} has no training rows")
         if self.group_weight_power > 0 and groups is None:
             raise ValueError("group_weight_power needs the rows' groups (vendors); pass groups")
-        given_weight = None
-        if sample_weight is not None:
-            given_weight = np.asarray(sample_weight, dtype=np.float64)
-            if given_weight.shape != y.shape:
-                raise ValueError(f"{len(given_weight)} sample weights but {len(y)} labels")
-            if not np.all(np.isfinite(given_weight) & (given_weight > 0)):
-                raise ValueError("sample weights must be finite and positive")
         self.features_ = self.new_features()
         features = self.features_.fit_transform(list(texts))
         svm = LinearSVC(C=self.C, class_weight="balanced", random_state=self.random_state)
@@ -207,10 +195,9 @@ class TfidfLinearModel:
             folds = StratifiedKFold(
                 self.calibration_folds, shuffle=True, random_state=self.random_state
             )
-        sample_weight = given_weight
+        sample_weight = None
         if self.group_weight_power > 0:
-            vendors = group_balanced_weights(y, groups, self.group_weight_power)
-            sample_weight = vendors if sample_weight is None else sample_weight * vendors
+            sample_weight = group_balanced_weights(y, groups, self.group_weight_power)
         if self.hard_negative_weight > 0:
             hard = self._hard_negative_weights(svm, features, y, folds)
             sample_weight = hard if sample_weight is None else sample_weight * hard

@@ -177,25 +177,6 @@ def test_hard_negative_weight_counts_misread_benign_rows_more():
     assert weighted.get_params()["hard_negative_weight"] == 5
 
 
-def test_given_sample_weights_multiply_the_fit_and_are_checked():
-    texts, y, groups = _knife_rows()
-    kitchen = np.array(["knife" in t and y[i] == 0 for i, t in enumerate(texts)])
-    plain = TfidfLinearModel(n_features=2**16, calibration_folds=2).fit(texts, y, groups)
-    weighted = TfidfLinearModel(n_features=2**16, calibration_folds=2).fit(
-        texts, y, groups, sample_weight=np.where(kitchen, 20.0, 1.0))
-    probe = ["paring knife 9 cm blade"]
-    assert weighted.predict_proba(probe)[0, 1] < plain.predict_proba(probe)[0, 1] - 0.1
-    ones = TfidfLinearModel(n_features=2**16, calibration_folds=2).fit(
-        texts, y, groups, sample_weight=np.ones(len(y)))
-    assert np.allclose(ones.predict_proba(probe), plain.predict_proba(probe))
-    for bad, message in (([1.0, 2.0], "2 sample weights but"),
-                         (np.r_[0.0, np.ones(len(y) - 1)], "finite and positive"),
-                         (np.r_[np.nan, np.ones(len(y) - 1)], "finite and positive")):
-        with pytest.raises(ValueError, match=message):
-            TfidfLinearModel(n_features=2**16, calibration_folds=2).fit(
-                texts, y, groups, sample_weight=bad)
-
-
 @pytest.mark.parametrize(("params", "message"), [
     ({"hard_negative_weight": -1}, "hard_negative_weight must be >= 0"),
     ({"negative_class": -1}, "negative_class must be a class id"),

@@ -27,16 +27,12 @@ from training.augment import (
     small_class_copies,
 )
 from training.card import render_model_card
-from training.lookalikes import check_lookalike_balance, lookalike_weights, summary_record
 from training.metrics import classification_metrics, groups_of, to_ids
 from training.register import register_copies
 from training.register_mask import RegisterMask, register_features_of
 
 log = logging.getLogger(__name__)
 EVAL_SPLITS = ("validation", "test", "oot", "cross_market")
-# the columns of a listing kept for training: the register mask reads kind, the look-alike
-# weighting source, category and title
-ROW_COLUMNS = ("label", "group", "kind", "source", "category", "title")
 
 
 @dataclass
@@ -53,9 +49,6 @@ class BaselineOptions:
     hard_negative_weight: float = 0.0  # benign rows the out-of-fold SVMs misread, weighted
     # as this share of a row of the class they were mistaken for (0 = off)
     group_weight_power: float = 0.0  # a row weighs (its vendor's rows in its class) ** -power
-    # lawful look-alikes (training.lookalikes) weigh this share of the illicit rows they
-    # resemble (0 = off)
-    lookalike_balance: float = 0.0
     # drop the darknet-register features (training.register_mask) chosen at this log-odds
     # over shops, and this spread between darknet classes, after the fit; None = keep them
     register_mask: float | None = 0.5
@@ -71,7 +64,6 @@ class BaselineOptions:
     def __post_init__(self) -> None:
         # checked here too, so a bad value fails before minutes of data loading
         check_row_weighting(self.hard_negative_weight, self.group_weight_power)
-        check_lookalike_balance(self.lookalike_balance)
         if self.register_mask is not None:
             RegisterMask(self.register_mask, self.register_mask_spread)
         check_description_dropout(self.description_dropout)
@@ -187,7 +179,7 @@ def train_baseline(
     options = replace(options, supplements=chosen_supplements(options.supplements, info))
     labels = labels_of(dataset)
     splits = load_splits(dataset, ["train", *EVAL_SPLITS])
-    train = splits["train"][[*ROW_COLUMNS]].assign(text=drop_descriptions(
+    train = splits["train"][["label", "group", "kind"]].assign(text=drop_descriptions(
         splits["train"], prepared_texts(splits["train"], options.max_description_chars),
         options.description_dropout, options.seed + 2))
     if options.max_per_class:
@@ -195,19 +187,12 @@ def train_baseline(
     supplement_rows, supplement_provenance = load_supplements(dataset, options.supplements,
                                                               info)
     for rows in supplement_rows.values():
-        train = pd.concat([train, rows[[*ROW_COLUMNS]].assign(
+        train = pd.concat([train, rows[["label", "group", "kind"]].assign(
             text=prepared_texts(rows, options.max_description_chars))], ignore_index=True)
     extra_rows = read_extra_training(list(extra), labels, options.max_description_chars)
     if len(extra_rows):
         train = pd.concat([train, extra_rows], ignore_index=True)
     masked = register_mask_of(train, labels.negative, options)
-    lookalike, balanced_groups = lookalike_weights(
-        train.reindex(columns=[*ROW_COLUMNS, "text"]), labels.negative,
-        options.lookalike_balance)
-    for balance in balanced_groups:
-        log.info("look-alikes %r: %d lawful rows weigh %.2f each against %d %s rows",
-                 balance.group, balance.lawful_rows, balance.weight, balance.illicit_rows,
-                 balance.looks_like)
     augmented = pd.concat([
         augment_training_rows(train, seed=options.seed, fraction=options.augment),
         small_class_copies(train, seed=options.seed, fraction=options.augment,
@@ -227,9 +212,7 @@ def train_baseline(
         group_weight_power=options.group_weight_power,
         negative_class=labels.index(labels.negative), masked_features=masked,
     ).fit(train["text"].tolist(), to_ids(train["label"], labels),
-          groups=train["group"].tolist(), n_classes=len(labels),
-          # the copies (augmented, restyled) come after the listings and weigh 1
-          sample_weight=np.r_[lookalike, np.ones(len(train) - len(lookalike))])
+          groups=train["group"].tolist(), n_classes=len(labels))
     fit_seconds = time.perf_counter() - started
     if options.hard_negative_weight > 0:
         log.info("%d hard negatives weighted up", model.hard_negatives_)
@@ -260,7 +243,6 @@ def train_baseline(
         source_prior=source_prior(val_proba, labels.names),
         training={"options": asdict(options), "fit_seconds": round(fit_seconds, 1),
                   "hard_negatives": model.hard_negatives_,
-                  "lookalike_balance": summary_record(balanced_groups),
                   "masked_features": 0 if masked is None else len(masked),
                   "extra_files": [str(p) for p in extra]},
         threshold_targets={"block_precision": options.block_precision,

@@ -82,11 +82,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="baseline: a row weighs n ** -POWER, n = its vendor's rows of its "
                             "class, so prolific vendors do not speak for a class (0 = off, "
                             "1 = every vendor alike)")
-    group.add_argument("--lookalike-balance", type=float, default=None, metavar="SHARE",
-                       help="baseline: the lawful rows of each look-alike group of the "
-                            "evaluation suite (kitchen knives, genuine watches, ...) weigh, "
-                            "together, SHARE times the group's rows of the class they "
-                            "resemble (0 = off, the default)")
     group.add_argument("--max-description-chars", type=int, default=None,
                        help="description prefix the model sees (baseline default 400)")
     group.add_argument("--augment", type=float, default=None, metavar="FRACTION",
@@ -222,8 +217,6 @@ def _train(args: argparse.Namespace) -> int:
                                                   args.hard_negative_weight),
                                                  ("group_weight_power",
                                                   args.group_weight_power),
-                                                 ("lookalike_balance",
-                                                  args.lookalike_balance),
                                                  ("register_mask_spread",
                                                   args.register_mask_spread),
                                                  ("max_description_chars",
