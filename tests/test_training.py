@@ -45,7 +45,7 @@ def test_train_saves_a_described_default_bundle(dataset: Path, tmp_path: Path):
     # a second run takes the default only if validation prefers it; it mines hard negatives
     # and weighs vendors, and says so; it is told to train without the default supplements
     mined = BaselineOptions(calibration_folds=2, n_features=2**16, hard_negative_weight=1.0,
-                            group_weight_power=0.5, supplements=())
+                            group_weight_power=0.5, supplements=(), cue_min_rows=2)
     second = train_baseline(dataset, tmp_path / "models", mined, name="second")
     validation = {b: Classifier.load(b).config["metrics"]["validation"]["macro_f1"]
                   for b in (path, second)}
@@ -60,6 +60,14 @@ def test_train_saves_a_described_default_bundle(dataset: Path, tmp_path: Path):
     assert training["options"]["group_weight_power"] == 0.5
     assert second_classifier.model.get_params()["group_weight_power"] == 0.5
     assert training["hard_negatives"] == second_classifier.model.hard_negatives_ >= 0
+    # cue-word copies are on by default; the fixture's classes are too small for a word to
+    # be in 20 titles, so only the second run (2 titles) found cue words and made copies
+    assert config["dataset"]["cue_copies"] == 0
+    assert list(config["training"]["cue_words"].values()) == [[], [], [], []]
+    cues = training["cue_words"]
+    assert set(cues) == {"drugs", "weapons", "counterfeit", "stolen_data"}
+    assert any(cues.values()) and second_classifier.config["dataset"]["cue_copies"] > 0
+    assert "copies of illicit listings with the words" in (second / "README.md").read_text()
     # the darknet-register mask is on by default; without the darknet-benign supplements
     # there is no contrast to choose it from, so the second run trained without one
     assert config["training"]["options"]["register_mask"] == 0.5

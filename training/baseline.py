@@ -27,6 +27,7 @@ from training.augment import (
     small_class_copies,
 )
 from training.card import render_model_card
+from training.cue_copies import CueCopyOptions, cue_copies
 from training.metrics import classification_metrics, groups_of, to_ids
 from training.register import register_copies
 from training.register_mask import RegisterMask, register_features_of
@@ -49,6 +50,11 @@ class BaselineOptions:
     hard_negative_weight: float = 0.0  # benign rows the out-of-fold SVMs misread, weighted
     # as this share of a row of the class they were mistaken for (0 = off)
     group_weight_power: float = 0.0  # a row weighs (its vendor's rows in its class) ** -power
+    # copies of illicit rows without the words that name their class (training.cue_copies):
+    # this many words per class (0 = no copies), each held at least this share by the class
+    cue_words: int = 10
+    cue_precision: float = 0.9
+    cue_min_rows: int = 20  # ... and in at least this many of its titles
     # drop the darknet-register features (training.register_mask) chosen at this log-odds
     # over shops, and this spread between darknet classes, after the fit; None = keep them
     register_mask: float | None = 0.5
@@ -64,9 +70,14 @@ class BaselineOptions:
     def __post_init__(self) -> None:
         # checked here too, so a bad value fails before minutes of data loading
         check_row_weighting(self.hard_negative_weight, self.group_weight_power)
+        self.cue_copy_options()
         if self.register_mask is not None:
             RegisterMask(self.register_mask, self.register_mask_spread)
         check_description_dropout(self.description_dropout)
+
+    def cue_copy_options(self) -> CueCopyOptions:
+        return CueCopyOptions(words_per_class=self.cue_words, precision=self.cue_precision,
+                              min_rows=self.cue_min_rows)
 
 
 def prepared_texts(frame: pd.DataFrame, max_description_chars: int) -> list[str]:
@@ -189,6 +200,15 @@ def train_baseline(
     for rows in supplement_rows.values():
         train = pd.concat([train, rows[["label", "group", "kind"]].assign(
             text=prepared_texts(rows, options.max_description_chars))], ignore_index=True)
+    listings = splits["train"]
+    if options.max_per_class:  # the same rows as the capped ``train``
+        listings = cap_per_class(listings, options.max_per_class, options.seed)
+    copies, cues = cue_copies(pd.concat([listings, *supplement_rows.values()], ignore_index=True),
+                              labels.negative, options.cue_copy_options(), options.seed)
+    log.info("%d copies of illicit listings without their cue words %s", len(copies), cues)
+    # the copies have no kind: the register mask contrasts the markets' own listings
+    train = pd.concat([train, copies[["label", "group"]].assign(
+        text=prepared_texts(copies, options.max_description_chars))], ignore_index=True)
     extra_rows = read_extra_training(list(extra), labels, options.max_description_chars)
     if len(extra_rows):
         train = pd.concat([train, extra_rows], ignore_index=True)
@@ -236,6 +256,7 @@ def train_baseline(
         created_at=created.isoformat(),
         dataset={"name": info["name"], "path": str(dataset), "fingerprint": info["fingerprint"],
                  "train_rows": len(train), "extra_rows": len(extra_rows),
+                 "cue_copies": len(copies),
                  "supplements": supplement_provenance,
                  "augmented_rows": len(augmented), "restyled_rows": len(restyled)},
         policy=info["policy"],
@@ -243,6 +264,7 @@ def train_baseline(
         source_prior=source_prior(val_proba, labels.names),
         training={"options": asdict(options), "fit_seconds": round(fit_seconds, 1),
                   "hard_negatives": model.hard_negatives_,
+                  "cue_words": cues,
                   "masked_features": 0 if masked is None else len(masked),
                   "extra_files": [str(p) for p in extra]},
         threshold_targets={"block_precision": options.block_precision,
@@ -258,7 +280,12 @@ def train_baseline(
         "weights; sigmoid-calibrated on vendor-grouped folds." + ("" if masked is None else (
             f" The {len(masked)} features that mark the darknet way of writing (held as often "
             "by the markets' lawful listings as by their illicit ones, and far more often "
-            "than by shop listings) were fitted and calibrated with, then given no weight.")),
+            "than by shop listings) were fitted and calibrated with, then given no weight.")) + (
+            "" if copies.empty else (
+                f" Training also held {len(copies)} copies of illicit listings with the words "
+                "that name their class deleted, so that a listing without them is still read "
+                "by its other words: " + "; ".join(f"{label}: {', '.join(words)}"
+                                                   for label, words in cues.items()) + ".")),
     )
     root = registry.models_dir(models_root)
     path = classifier.save(root / version, card=card)

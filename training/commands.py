@@ -82,6 +82,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="baseline: a row weighs n ** -POWER, n = its vendor's rows of its "
                             "class, so prolific vendors do not speak for a class (0 = off, "
                             "1 = every vendor alike)")
+    group.add_argument("--cue-words", type=int, default=None, metavar="N",
+                       help="baseline: add copies of the illicit listings with the N words that "
+                            "most often name their class deleted, so other words are learnt "
+                            "too (0 = no copies; default 10)")
+    group.add_argument("--cue-precision", type=float, default=None, metavar="SHARE",
+                       help="baseline: ... a cue word's titles are at least SHARE its class's "
+                            "(default 0.9)")
     group.add_argument("--max-description-chars", type=int, default=None,
                        help="description prefix the model sees (baseline default 400)")
     group.add_argument("--augment", type=float, default=None, metavar="FRACTION",
@@ -217,6 +224,8 @@ def _train(args: argparse.Namespace) -> int:
                                                   args.hard_negative_weight),
                                                  ("group_weight_power",
                                                   args.group_weight_power),
+                                                 ("cue_words", args.cue_words),
+                                                 ("cue_precision", args.cue_precision),
                                                  ("register_mask_spread",
                                                   args.register_mask_spread),
                                                  ("max_description_chars",
