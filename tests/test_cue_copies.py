@@ -38,6 +38,7 @@ def test_cue_words_are_frequent_and_held_by_their_class():
 def test_copies_delete_the_cue_words_and_keep_label_and_group():
     frame = _frame()
     copies, cues = cue_copies(frame, "benign", OPTIONS, seed=0)
+    assert cues["counterfeit"] == ["counterfeit", "datejust"]
     counterfeit = copies[copies["label"] == "counterfeit"]
     assert counterfeit["title"].tolist() == ["€10 notes x1", "€20 notes x2", "€30 notes x3",
                                              "€40 notes x4", "Rolex replica", "Rolex replica",
