@@ -166,8 +166,15 @@ class TfidfLinearModel:
         y: Sequence[int],
         groups: Sequence[str] | None = None,
         n_classes: int | None = None,
+        fit_only: Sequence[bool] | None = None,
     ) -> TfidfLinearModel:
-        """Fit on prepared texts and integer class ids ``0 … n_classes - 1``."""
+        """Fit on prepared texts and integer class ids ``0 … n_classes - 1``.
+
+        ``fit_only`` marks synthetic rows that the SVMs are fitted on but the calibration
+        never holds out: the sigmoids are fitted on real listings alone. Such a row should
+        share its source listing's group, so it is left out of the fold that holds the
+        listing out (a copy would otherwise vouch for its own original).
+        """
         # scikit-learn is imported here, not at module level: a fitted model predicts with
         # numpy and scipy alone, and importing scikit-learn cost each scan worker seconds
         from sklearn.calibration import CalibratedClassifierCV
@@ -192,16 +199,23 @@ class TfidfLinearModel:
         if groups is not None:
             folds = list(GroupKFold(n_splits=self.calibration_folds).split(features, y, groups))
         else:
-            folds = StratifiedKFold(
+            folds = list(StratifiedKFold(
                 self.calibration_folds, shuffle=True, random_state=self.random_state
-            )
+            ).split(features, y))
+        calibration_folds = folds
+        if fit_only is not None:
+            synthetic = np.asarray(fit_only, dtype=bool)
+            if synthetic.shape != y.shape:
+                raise ValueError(f"{len(synthetic)} fit_only flags but {len(y)} labels")
+            calibration_folds = [(train, held_out[~synthetic[held_out]])
+                                 for train, held_out in folds]
         sample_weight = None
         if self.group_weight_power > 0:
             sample_weight = group_balanced_weights(y, groups, self.group_weight_power)
         if self.hard_negative_weight > 0:
             hard = self._hard_negative_weights(svm, features, y, folds)
             sample_weight = hard if sample_weight is None else sample_weight * hard
-        calibrated = CalibratedClassifierCV(svm, method="sigmoid", cv=folds)
+        calibrated = CalibratedClassifierCV(svm, method="sigmoid", cv=calibration_folds)
         calibrated.fit(features, y, sample_weight=sample_weight)
         self._compile(calibrated, n_classes)
         if self.masked_features is not None:

@@ -177,6 +177,37 @@ def test_hard_negative_weight_counts_misread_benign_rows_more():
     assert weighted.get_params()["hard_negative_weight"] == 5
 
 
+def test_fit_only_rows_are_fitted_on_and_never_held_out_for_calibration(monkeypatch):
+    import sklearn.calibration
+
+    seen = []
+
+    class Recording(CalibratedClassifierCV):
+        def fit(self, X, y, **kwargs):
+            seen.append(self.cv)
+            return super().fit(X, y, **kwargs)
+
+    monkeypatch.setattr(sklearn.calibration, "CalibratedClassifierCV", Recording)
+    texts, y, groups = _knife_rows()
+    # the last six rows are copies of the first six, in their groups
+    texts, y = texts + [t.replace("knife", "") for t in texts[:6]], np.r_[y, y[:6]]
+    groups = groups + groups[:6]
+    fit_only = np.arange(len(y)) >= len(y) - 6
+    TfidfLinearModel(n_features=2**16, calibration_folds=2).fit(texts, y, groups,
+                                                                fit_only=fit_only)
+    (folds,) = seen
+    assert len(folds) == 2
+    copies = set(np.flatnonzero(fit_only))
+    for train, held_out in folds:
+        assert not copies & set(held_out)  # the sigmoids see real listings only
+        for copy in copies:  # a copy is fitted on exactly when its listing is
+            assert (copy in set(train)) == (copy - (len(y) - 6) in set(train))
+    assert sorted(np.r_[folds[0][1], folds[1][1]]) == list(range(len(y) - 6))
+    with pytest.raises(ValueError, match="3 fit_only flags but"):
+        TfidfLinearModel(n_features=2**16, calibration_folds=2).fit(
+            texts, y, groups, fit_only=[True, False, True])
+
+
 @pytest.mark.parametrize(("params", "message"), [
     ({"hard_negative_weight": -1}, "hard_negative_weight must be >= 0"),
     ({"negative_class": -1}, "negative_class must be a class id"),

@@ -206,9 +206,6 @@ def train_baseline(
     copies, cues = cue_copies(pd.concat([listings, *supplement_rows.values()], ignore_index=True),
                               labels.negative, options.cue_copy_options(), options.seed)
     log.info("%d copies of illicit listings without their cue words %s", len(copies), cues)
-    # the copies have no kind: the register mask contrasts the markets' own listings
-    train = pd.concat([train, copies[["label", "group"]].assign(
-        text=prepared_texts(copies, options.max_description_chars))], ignore_index=True)
     extra_rows = read_extra_training(list(extra), labels, options.max_description_chars)
     if len(extra_rows):
         train = pd.concat([train, extra_rows], ignore_index=True)
@@ -220,7 +217,9 @@ def train_baseline(
     ], ignore_index=True)
     restyled = register_copies(train, label=labels.negative, fraction=options.register,
                                seed=options.seed)
-    train = pd.concat([train, augmented, restyled], ignore_index=True)
+    # the cue-word copies come last: they are fitted on, never calibrated on (fit_only below)
+    train = pd.concat([train, augmented, restyled, copies[["label", "group"]].assign(
+        text=prepared_texts(copies, options.max_description_chars))], ignore_index=True)
     log.info("training baseline on %d rows (%d from supplements, %d extra, %d augmented, "
              "%d restyled)", len(train), sum(map(len, supplement_rows.values())),
              len(extra_rows), len(augmented), len(restyled))
@@ -232,7 +231,8 @@ def train_baseline(
         group_weight_power=options.group_weight_power,
         negative_class=labels.index(labels.negative), masked_features=masked,
     ).fit(train["text"].tolist(), to_ids(train["label"], labels),
-          groups=train["group"].tolist(), n_classes=len(labels))
+          groups=train["group"].tolist(), n_classes=len(labels),
+          fit_only=np.arange(len(train)) >= len(train) - len(copies))
     fit_seconds = time.perf_counter() - started
     if options.hard_negative_weight > 0:
         log.info("%d hard negatives weighted up", model.hard_negatives_)
