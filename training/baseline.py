@@ -221,8 +221,9 @@ def train_baseline(
     train = pd.concat([train, augmented, restyled, copies[["label", "group"]].assign(
         text=prepared_texts(copies, options.max_description_chars))], ignore_index=True)
     log.info("training baseline on %d rows (%d from supplements, %d extra, %d augmented, "
-             "%d restyled)", len(train), sum(map(len, supplement_rows.values())),
-             len(extra_rows), len(augmented), len(restyled))
+             "%d restyled, %d without cue words)", len(train),
+             sum(map(len, supplement_rows.values())), len(extra_rows), len(augmented),
+             len(restyled), len(copies))
     started = time.perf_counter()
     model = TfidfLinearModel(
         C=options.C, n_features=options.n_features,
