@@ -76,6 +76,7 @@ class BaselineOptions:
         check_description_dropout(self.description_dropout)
 
     def cue_copy_options(self) -> CueCopyOptions:
+        """The cue-word settings as :mod:`training.cue_copies` takes them (and checks them)."""
         return CueCopyOptions(words_per_class=self.cue_words, precision=self.cue_precision,
                               min_rows=self.cue_min_rows)
 

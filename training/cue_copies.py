@@ -57,7 +57,11 @@ def cue_words(titles: pd.Series, labels: pd.Series, negative: str,
 
     Ties in frequency are broken alphabetically, so the choice does not depend on row order.
     """
-    words = [title_words(t) for t in titles]
+    return _cue_words_of([title_words(t) for t in titles], labels, negative, options)
+
+
+def _cue_words_of(words: list[set[str]], labels: pd.Series, negative: str,
+                  options: CueCopyOptions) -> dict[str, list[str]]:
     in_class: dict[str, Counter[str]] = {}
     everywhere: Counter[str] = Counter()
     for bag, label in zip(words, labels, strict=True):
@@ -92,8 +96,8 @@ def cue_copies(frame: pd.DataFrame, negative: str, options: CueCopyOptions,
     empty = frame.iloc[:0][["title", "description", "label", "group"]]
     if options.words_per_class == 0 or frame.empty:
         return empty, {}
-    cues = cue_words(frame["title"], frame["label"], negative, options)
     bags = [title_words(t) for t in frame["title"]]
+    cues = _cue_words_of(bags, frame["label"], negative, options)
     rng = np.random.default_rng(seed)
     parts = [empty]
     for label, words in cues.items():
