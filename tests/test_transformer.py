@@ -412,16 +412,21 @@ def test_the_bundle_says_its_weights_are_averaged(tiny, tmp_path):
     from training.transformer import train_transformer
 
     base, dataset, _, _ = tiny
-    options = dict(max_steps=6, eval_steps=3, average_from=4)
+    # with cue-word copies too (off by default for the transformer): recorded and carded
+    options = dict(max_steps=6, eval_steps=3, average_from=4, cue_words=3, cue_min_rows=2)
     best = train_transformer(dataset, tmp_path / "models",
                              tiny_options(base, tmp_path / "w", fine_tune_only=True, **options))
     averaged_weights = load_file(best / "model.safetensors")
     bundle = train_transformer(dataset, tmp_path / "models",
                                tiny_options(base, tmp_path / "w", resume=True, **options))
-    averaged = Classifier.load(bundle).config["training"]["weight_average"]
+    training = Classifier.load(bundle).config["training"]
+    assert training["cue_copies"] > 0 and any(training["cue_words"].values())
+    assert set(training["cue_words"]) == {"drugs", "weapons", "counterfeit", "stolen_data"}
+    averaged = training["weight_average"]
     assert (averaged["from_step"], averaged["to_step"], averaged["steps"]) == (4, 6, 3)
     card = (bundle / "README.md").read_text(encoding="utf-8")
     assert "the mean of the weights after each of steps 4-6 (weight averaging" in card
+    assert f"{training['cue_copies']} copies of illicit listings with the words" in card
     after_resume = load_file(best / "model.safetensors")
     assert after_resume.keys() == averaged_weights.keys()
     assert all((after_resume[k] == v).all() for k, v in averaged_weights.items())

@@ -18,6 +18,7 @@ READERS = {
     "block_precision": TRAINED,
     "review_recall": TRAINED, "seed": TRAINED, "supplement": TRAINED,
     "no_supplements": TRAINED, "extra_train": frozenset({"baseline"}),
+    "cue_words": TRAINED, "cue_precision": TRAINED,
 }
 # why a kind takes no training options, added to its refusal
 REFUSAL_REASON = {"cascade": "; a cascade combines bundles already trained"}
@@ -83,11 +84,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             "class, so prolific vendors do not speak for a class (0 = off, "
                             "1 = every vendor alike)")
     group.add_argument("--cue-words", type=int, default=None, metavar="N",
-                       help="baseline: add copies of the illicit listings with the N words that "
-                            "most often name their class deleted, so other words are learnt "
-                            "too (0 = no copies; default 10)")
+                       help="add copies of the illicit listings with the N words that most "
+                            "often name their class deleted, so other words are learnt too "
+                            "(0 = no copies; default 10 for the baseline, 0 for the "
+                            "transformer)")
     group.add_argument("--cue-precision", type=float, default=None, metavar="SHARE",
-                       help="baseline: ... a cue word's titles are at least SHARE its class's "
+                       help="... a cue word's titles are at least SHARE its class's "
                             "(default 0.9)")
     group.add_argument("--max-description-chars", type=int, default=None,
                        help="description prefix the model sees (baseline default 400)")

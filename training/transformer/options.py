@@ -13,9 +13,12 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from training.supplement_options import supplements_from_args
+
+if TYPE_CHECKING:
+    from training.cue_copies import CueCopyOptions
 
 DEVICES = ("auto", "cpu", "cuda")
 INPUTS = ("text", "title")
@@ -29,6 +32,11 @@ class TransformerOptions:
     description_dropout: float = 0.5  # share of training rows with a description shown without
     register: float = 0.5  # benign rows added again restyled (see training.register)
     augment: float = 0.0  # training rows added again obfuscated (see training.augment)
+    # illicit rows added again without the words that name their class (training.cue_copies):
+    # this many words per class (0 = none), each held at least this share by the class
+    cue_words: int = 0
+    cue_precision: float = 0.9
+    cue_min_rows: int = 20  # ... and in at least this many of its titles
     max_length: int = 64
     batch_size: int = 32
     eval_batch_size: int = 128
@@ -77,6 +85,7 @@ class TransformerOptions:
     supplements: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
+        self.cue_copy_options()  # checks the cue-word settings
         if self.device not in DEVICES:
             raise ValueError(f"device must be one of {DEVICES}, got {self.device!r}")
         if self.input not in INPUTS:
@@ -140,13 +149,21 @@ class TransformerOptions:
     # Options that change what a resumed run would compute; others (progress, work_dir,
     # thresholds, evaluation) may differ between the killed run and its resumption.
     TRAINING_KEYS = (
-        "base", "layers", "input", "description_dropout", "register", "augment", "max_length",
+        "base", "layers", "input", "description_dropout", "register", "augment", "cue_words",
+        "cue_precision", "cue_min_rows", "max_length",
         "batch_size", "epochs", "max_steps", "learning_rate", "linear_probe_steps",
         "linear_probe_lr", "freeze_embeddings", "register_bias", "register_bias_spread",
         "average_from", "weight_decay", "warmup_ratio",
         "cap_per_class", "negative_cap", "class_weight_power", "eval_steps",
         "eval_cap_per_class", "patience", "seed", "supplements",
     )
+
+    def cue_copy_options(self) -> CueCopyOptions:
+        """The cue-word settings as :mod:`training.cue_copies` takes them (and checks them)."""
+        from training.cue_copies import CueCopyOptions  # pandas: not at argument parsing
+
+        return CueCopyOptions(words_per_class=self.cue_words, precision=self.cue_precision,
+                              min_rows=self.cue_min_rows)
 
     def training_signature(self) -> dict[str, Any]:
         """The training options as JSON stores them (tuples as lists), to compare on resume."""

@@ -28,7 +28,9 @@ from model.text import DEFAULT_MAX_DESCRIPTION_CHARS, listing_text
 from model.thresholds import choose_thresholds
 from model.transformer import OnnxTransformerModel
 from training.augment import augment_training_rows, drop_descriptions
+from training.baseline import prepared_texts
 from training.card import source_prior_text, supplements_text
+from training.cue_copies import cue_copies
 from training.register import register_copies
 from training.register_mask import RegisterMask
 from training.transformer.card import render_card
@@ -200,7 +202,15 @@ def train_transformer(
     augmented = augment_training_rows(prepared, seed=options.seed, fraction=options.augment)
     log.info("adding %d benign listings restyled in a classifieds register and %d obfuscated "
              "copies", len(restyled), len(augmented))
-    extra = pd.concat([restyled, augmented], ignore_index=True)
+    copies, cues = cue_copies(sample, labels.negative, options.cue_copy_options(), options.seed)
+    if len(copies):
+        log.info("adding %d copies of illicit listings without their cue words %s",
+                 len(copies), cues)
+    copies = pd.DataFrame({
+        "text": training_inputs(copies.assign(
+            text=prepared_texts(copies, max_description_chars(options))), options),
+        "label": copies["label"].to_numpy(), "group": copies["group"].to_numpy()})
+    extra = pd.concat([restyled, augmented, copies], ignore_index=True)
     y_fit = np.concatenate([y_train, class_ids(extra, labels, "train")])
     fit_texts = train_texts + extra["text"].tolist()
     train_data = encode(tokenizer, fit_texts, y_fit, options.max_length)
@@ -269,6 +279,7 @@ def train_transformer(
         "steps": result.steps, "best_step": result.best_step,
         "early_stopping_macro_f1": round(result.best_f1, 5),
         "weight_average": result.averaged,
+        "cue_words": cues, "cue_copies": len(copies),
         "stopped_early": result.stopped_early, "seconds_last_session": round(result.seconds),
         "history": result.history, "host": platform.node(),
     }
@@ -298,6 +309,10 @@ def train_transformer(
             f"({', '.join(f'{k} {v:+.2f}' for k, v in training['class_bias'].items())}) to undo "
             "the sample's class prior, fitted on validation (training.transformer.prior)",
             *feature_preserving_text(options),
+            *([f"{len(copies)} copies of illicit listings with the words that name their "
+               "class deleted: " + "; ".join(f"{label}: {', '.join(words)}"
+                                             for label, words in cues.items())]
+              if len(copies) else []),
             *register_bias_text(training["register_bias_features"]),
             f"{result.steps} steps, batch {options.batch_size}, learning rate "
             f"{options.learning_rate:g}; " + chosen_weights_text(result),
