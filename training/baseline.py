@@ -27,7 +27,7 @@ from training.augment import (
     small_class_copies,
 )
 from training.card import render_model_card
-from training.cue_copies import CueCopyOptions, cue_copies
+from training.cue_copies import CueCopyOptions, copies_text, cue_copies
 from training.metrics import classification_metrics, groups_of, to_ids
 from training.register import register_copies
 from training.register_mask import RegisterMask, register_features_of
@@ -70,15 +70,10 @@ class BaselineOptions:
     def __post_init__(self) -> None:
         # checked here too, so a bad value fails before minutes of data loading
         check_row_weighting(self.hard_negative_weight, self.group_weight_power)
-        self.cue_copy_options()
+        CueCopyOptions.of(self)
         if self.register_mask is not None:
             RegisterMask(self.register_mask, self.register_mask_spread)
         check_description_dropout(self.description_dropout)
-
-    def cue_copy_options(self) -> CueCopyOptions:
-        """The cue-word settings as :mod:`training.cue_copies` takes them (and checks them)."""
-        return CueCopyOptions(words_per_class=self.cue_words, precision=self.cue_precision,
-                              min_rows=self.cue_min_rows)
 
 
 def prepared_texts(frame: pd.DataFrame, max_description_chars: int) -> list[str]:
@@ -205,8 +200,7 @@ def train_baseline(
     if options.max_per_class:  # the same rows as the capped ``train``
         listings = cap_per_class(listings, options.max_per_class, options.seed)
     copies, cues = cue_copies(pd.concat([listings, *supplement_rows.values()], ignore_index=True),
-                              labels.negative, options.cue_copy_options(), options.seed)
-    log.info("%d copies of illicit listings without their cue words %s", len(copies), cues)
+                              labels.negative, CueCopyOptions.of(options), options.seed)
     extra_rows = read_extra_training(list(extra), labels, options.max_description_chars)
     if len(extra_rows):
         train = pd.concat([train, extra_rows], ignore_index=True)
@@ -284,10 +278,8 @@ def train_baseline(
             "by the markets' lawful listings as by their illicit ones, and far more often "
             "than by shop listings) were fitted and calibrated with, then given no weight.")) + (
             "" if copies.empty else (
-                f" Training also held {len(copies)} copies of illicit listings with the words "
-                "that name their class deleted, so that a listing without them is still read "
-                "by its other words: " + "; ".join(f"{label}: {', '.join(words)}"
-                                                   for label, words in cues.items()) + ".")),
+                f" Training also held {copies_text(len(copies), cues)}, so that a listing "
+                "without those words is still read by its other words.")),
     )
     root = registry.models_dir(models_root)
     path = classifier.save(root / version, card=card)

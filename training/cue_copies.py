@@ -16,13 +16,16 @@ the ``words_per_class`` most frequent first.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+log = logging.getLogger(__name__)
 WORD = re.compile(r"\w+")
 TRIM = " -|,:;/"
 
@@ -44,6 +47,13 @@ class CueCopyOptions:
         if self.min_rows < 1 or self.max_copies_per_class < 1:
             raise ValueError("min_rows and max_copies_per_class must be positive, got "
                              f"{self.min_rows} and {self.max_copies_per_class}")
+
+    @classmethod
+    def of(cls, settings: Any) -> CueCopyOptions:
+        """The settings of a training-options object with ``cue_words``, ``cue_precision``
+        and ``cue_min_rows`` (the baseline's and the transformer's), checked."""
+        return cls(words_per_class=settings.cue_words, precision=settings.cue_precision,
+                   min_rows=settings.cue_min_rows)
 
 
 def title_words(title: object) -> set[str]:
@@ -116,4 +126,13 @@ def cue_copies(frame: pd.DataFrame, negative: str, options: CueCopyOptions,
             "group": rows["group"].to_numpy(),
         })
         parts.append(copies[copies["title"].map(lambda t: len(WORD.findall(t)) >= 2)])
-    return pd.concat(parts, ignore_index=True), cues
+    result = pd.concat(parts, ignore_index=True)
+    log.info("%d copies of illicit listings without their cue words %s", len(result), cues)
+    return result, cues
+
+
+def copies_text(n_copies: int, cues: dict[str, list[str]]) -> str:
+    """The model card's account of the copies: how many, and without which words."""
+    return (f"{n_copies} copies of illicit listings with the words that name their class "
+            "deleted (" + "; ".join(f"{label}: {', '.join(words)}"
+                                    for label, words in cues.items()) + ")")

@@ -13,12 +13,9 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from training.supplement_options import supplements_from_args
-
-if TYPE_CHECKING:
-    from training.cue_copies import CueCopyOptions
 
 DEVICES = ("auto", "cpu", "cuda")
 INPUTS = ("text", "title")
@@ -85,7 +82,9 @@ class TransformerOptions:
     supplements: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        self.cue_copy_options()  # checks the cue-word settings
+        from training.cue_copies import CueCopyOptions  # pandas: not at argument parsing
+
+        CueCopyOptions.of(self)  # checks the cue-word settings
         if self.device not in DEVICES:
             raise ValueError(f"device must be one of {DEVICES}, got {self.device!r}")
         if self.input not in INPUTS:
@@ -157,13 +156,6 @@ class TransformerOptions:
         "cap_per_class", "negative_cap", "class_weight_power", "eval_steps",
         "eval_cap_per_class", "patience", "seed", "supplements",
     )
-
-    def cue_copy_options(self) -> CueCopyOptions:
-        """The cue-word settings as :mod:`training.cue_copies` takes them (and checks them)."""
-        from training.cue_copies import CueCopyOptions  # pandas: not at argument parsing
-
-        return CueCopyOptions(words_per_class=self.cue_words, precision=self.cue_precision,
-                              min_rows=self.cue_min_rows)
 
     def training_signature(self) -> dict[str, Any]:
         """The training options as JSON stores them (tuples as lists), to compare on resume."""

@@ -30,7 +30,7 @@ from model.transformer import OnnxTransformerModel
 from training.augment import augment_training_rows, drop_descriptions
 from training.baseline import prepared_texts
 from training.card import source_prior_text, supplements_text
-from training.cue_copies import cue_copies
+from training.cue_copies import CueCopyOptions, copies_text, cue_copies
 from training.register import register_copies
 from training.register_mask import RegisterMask
 from training.transformer.card import render_card
@@ -202,10 +202,7 @@ def train_transformer(
     augmented = augment_training_rows(prepared, seed=options.seed, fraction=options.augment)
     log.info("adding %d benign listings restyled in a classifieds register and %d obfuscated "
              "copies", len(restyled), len(augmented))
-    copies, cues = cue_copies(sample, labels.negative, options.cue_copy_options(), options.seed)
-    if len(copies):
-        log.info("adding %d copies of illicit listings without their cue words %s",
-                 len(copies), cues)
+    copies, cues = cue_copies(sample, labels.negative, CueCopyOptions.of(options), options.seed)
     copies = pd.DataFrame({
         "text": training_inputs(copies.assign(
             text=prepared_texts(copies, max_description_chars(options))), options),
@@ -309,10 +306,7 @@ def train_transformer(
             f"({', '.join(f'{k} {v:+.2f}' for k, v in training['class_bias'].items())}) to undo "
             "the sample's class prior, fitted on validation (training.transformer.prior)",
             *feature_preserving_text(options),
-            *([f"{len(copies)} copies of illicit listings with the words that name their "
-               "class deleted: " + "; ".join(f"{label}: {', '.join(words)}"
-                                             for label, words in cues.items())]
-              if len(copies) else []),
+            *([copies_text(len(copies), cues)] if len(copies) else []),
             *register_bias_text(training["register_bias_features"]),
             f"{result.steps} steps, batch {options.batch_size}, learning rate "
             f"{options.learning_rate:g}; " + chosen_weights_text(result),
