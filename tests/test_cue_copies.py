@@ -73,24 +73,3 @@ def test_no_cue_words_means_no_copies_and_bad_settings_are_refused():
         BaselineOptions(cue_precision=0.3)
     with pytest.raises(ValueError, match="cue words per class must be >= 0"):
         BaselineOptions(cue_words=-1)
-
-
-def test_lawful_copies_lose_the_catalogue_words_and_leave_the_illicit_copies_alone():
-    frame = _frame()
-    illicit_only, _ = cue_copies(frame, "benign", OPTIONS, seed=0)
-    lawful_too = CueCopyOptions(words_per_class=2, lawful_words=2, precision=0.9, min_rows=3)
-    copies, cues = cue_copies(frame, "benign", lawful_too, seed=0)
-    # "it", "pack" and "post" are in all 6 shop titles and no other (ties: alphabetical);
-    # "notes" is shared with counterfeit titles, so it is no cue of either class
-    assert cues["benign"] == ["it", "pack"]
-    assert list(cues)[-1] == "benign"
-    lawful = copies[copies["label"] == "benign"]
-    assert lawful["title"].tolist() == [f"post- notes {i}" for i in range(6)]
-    assert (lawful["group"] == "shop").all()
-    # the lawful class comes last, so the illicit classes' copies are the ones made without it
-    assert copies[copies["label"] != "benign"].reset_index(drop=True).equals(illicit_only)
-    only_lawful, cues = cue_copies(frame, "benign", CueCopyOptions(
-        words_per_class=0, lawful_words=1, precision=0.9, min_rows=3), seed=0)
-    assert set(only_lawful["label"]) == {"benign"} and cues["benign"] == ["it"]
-    with pytest.raises(ValueError, match="lawful cue words must be >= 0"):
-        BaselineOptions(lawful_cue_words=-1)

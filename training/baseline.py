@@ -53,7 +53,6 @@ class BaselineOptions:
     # copies of illicit rows without the words that name their class (training.cue_copies):
     # this many words per class (0 = no copies), each held at least this share by the class
     cue_words: int = 10
-    lawful_cue_words: int = 0  # ... and copies of lawful rows without this many of theirs
     cue_precision: float = 0.9
     cue_min_rows: int = 20  # ... and in at least this many of its titles
     # drop the darknet-register features (training.register_mask) chosen at this log-odds
@@ -279,8 +278,8 @@ def train_baseline(
             "by the markets' lawful listings as by their illicit ones, and far more often "
             "than by shop listings) were fitted and calibrated with, then given no weight.")) + (
             "" if copies.empty else (
-                f" Training also held {copies_text(len(copies), cues, labels.negative)}, so "
-                "that a listing without those words is still read by its other words.")),
+                f" Training also held {copies_text(len(copies), cues)}, so that a listing "
+                "without those words is still read by its other words.")),
     )
     root = registry.models_dir(models_root)
     path = classifier.save(root / version, card=card)

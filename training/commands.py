@@ -88,10 +88,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             "often name their class deleted, so other words are learnt too "
                             "(0 = no copies; default 10 for the baseline, 0 for the "
                             "transformer)")
-    group.add_argument("--lawful-cue-words", type=int, default=None, metavar="N",
-                       help="baseline: also add copies of the lawful listings with the N "
-                            "words that most often name the lawful class (the shops' "
-                            "catalogue words) deleted (default 0: none)")
     group.add_argument("--cue-precision", type=float, default=None, metavar="SHARE",
                        help="... a cue word's titles are at least SHARE its class's "
                             "(default 0.9)")
@@ -231,7 +227,6 @@ def _train(args: argparse.Namespace) -> int:
                                                  ("group_weight_power",
                                                   args.group_weight_power),
                                                  ("cue_words", args.cue_words),
-                                                 ("lawful_cue_words", args.lawful_cue_words),
                                                  ("cue_precision", args.cue_precision),
                                                  ("register_mask_spread",
                                                   args.register_mask_spread),

@@ -12,11 +12,6 @@ evidence ("notes", "bills", a denomination). This is keyword masking against sho
 learning. The cue words are found in the training titles themselves, per class: words in
 at least ``min_rows`` titles of the class, of which at least ``precision`` are the class's,
 the ``words_per_class`` most frequent first.
-
-The lawful class has its own cue words, the shop catalogue's ("men", "shirt", "usb"): a
-lawful listing written without them (a classifieds heading, "6 piece J.A Henckels knife
-set") then leans on the few words it shares with darknet listings. ``lawful_words`` > 0
-adds copies of the lawful rows too, with that many of their cue words deleted.
 """
 
 from __future__ import annotations
@@ -39,8 +34,7 @@ TRIM = " -|,:;/"
 class CueCopyOptions:
     """How cue words are chosen, and how many copies a class gets."""
 
-    words_per_class: int = 10  # per illicit class; 0 = no copies of illicit rows
-    lawful_words: int = 0  # for the lawful (negative) class; 0 = no copies of lawful rows
+    words_per_class: int = 10  # 0 = no copies
     precision: float = 0.9
     min_rows: int = 20
     max_copies_per_class: int = 4000
@@ -48,8 +42,6 @@ class CueCopyOptions:
     def __post_init__(self) -> None:
         if self.words_per_class < 0:
             raise ValueError(f"cue words per class must be >= 0, got {self.words_per_class}")
-        if self.lawful_words < 0:
-            raise ValueError(f"lawful cue words must be >= 0, got {self.lawful_words}")
         if not 0.5 < self.precision <= 1.0:
             raise ValueError(f"cue-word precision must be within (0.5, 1], got {self.precision}")
         if self.min_rows < 1 or self.max_copies_per_class < 1:
@@ -59,15 +51,9 @@ class CueCopyOptions:
     @classmethod
     def of(cls, settings: Any) -> CueCopyOptions:
         """The settings of a training-options object with ``cue_words``, ``cue_precision``
-        and ``cue_min_rows`` (the baseline's and the transformer's), and optionally
-        ``lawful_cue_words``, checked."""
-        return cls(words_per_class=settings.cue_words,
-                   lawful_words=getattr(settings, "lawful_cue_words", 0),
-                   precision=settings.cue_precision, min_rows=settings.cue_min_rows)
-
-    def words_for(self, label: str, negative: str) -> int:
-        """How many cue words ``label`` gets."""
-        return self.lawful_words if label == negative else self.words_per_class
+        and ``cue_min_rows`` (the baseline's and the transformer's), checked."""
+        return cls(words_per_class=settings.cue_words, precision=settings.cue_precision,
+                   min_rows=settings.cue_min_rows)
 
 
 def title_words(title: object) -> set[str]:
@@ -77,8 +63,7 @@ def title_words(title: object) -> set[str]:
 
 def cue_words(titles: pd.Series, labels: pd.Series, negative: str,
               options: CueCopyOptions) -> dict[str, list[str]]:
-    """Per class, the words that name it (see the module docstring): every illicit class,
-    and the lawful class ``negative`` when ``options.lawful_words`` > 0.
+    """Per illicit class, the words that name it (see the module docstring).
 
     Ties in frequency are broken alphabetically, so the choice does not depend on row order.
     """
@@ -93,14 +78,10 @@ def _cue_words_of(words: list[set[str]], labels: pd.Series, negative: str,
         in_class.setdefault(label, Counter()).update(bag)
         everywhere.update(bag)
     cues = {}
-    # the lawful class last, so that adding it leaves the illicit classes' sample unchanged
-    classes = sorted(set(labels) - {negative})
-    if options.lawful_words and negative in in_class:
-        classes.append(negative)
-    for label in classes:
+    for label in sorted(set(labels) - {negative}):
         ranked = sorted(((-n, w) for w, n in in_class[label].items()
                          if n >= options.min_rows and n / everywhere[w] >= options.precision))
-        cues[label] = [w for _, w in ranked[: options.words_for(label, negative)]]
+        cues[label] = [w for _, w in ranked[: options.words_per_class]]
     return cues
 
 
@@ -112,8 +93,7 @@ def _deleted(text: object, pattern: re.Pattern[str]) -> str | None:
 
 def cue_copies(frame: pd.DataFrame, negative: str, options: CueCopyOptions,
                seed: int) -> tuple[pd.DataFrame, dict[str, list[str]]]:
-    """Copies of ``frame``'s rows with their class's cue words deleted, and the words: the
-    illicit rows, and the lawful ones when ``options.lawful_words`` > 0.
+    """Copies of ``frame``'s illicit rows with their class's cue words deleted, and the words.
 
     ``frame`` needs columns title, description, label and group; a copy keeps its row's
     label and group (grouped folds never split the two) and is dropped when fewer than two
@@ -124,7 +104,7 @@ def cue_copies(frame: pd.DataFrame, negative: str, options: CueCopyOptions,
     if missing:
         raise ValueError(f"cue-word copies need columns {sorted(missing)}")
     empty = frame.iloc[:0][["title", "description", "label", "group"]]
-    if (options.words_per_class == 0 and options.lawful_words == 0) or frame.empty:
+    if options.words_per_class == 0 or frame.empty:
         return empty, {}
     bags = [title_words(t) for t in frame["title"]]
     cues = _cue_words_of(bags, frame["label"], negative, options)
@@ -147,13 +127,12 @@ def cue_copies(frame: pd.DataFrame, negative: str, options: CueCopyOptions,
         })
         parts.append(copies[copies["title"].map(lambda t: len(WORD.findall(t)) >= 2)])
     result = pd.concat(parts, ignore_index=True)
-    log.info("%d copies of listings without their cue words %s", len(result), cues)
+    log.info("%d copies of illicit listings without their cue words %s", len(result), cues)
     return result, cues
 
 
-def copies_text(n_copies: int, cues: dict[str, list[str]], negative: str) -> str:
+def copies_text(n_copies: int, cues: dict[str, list[str]]) -> str:
     """The model card's account of the copies: how many, and without which words."""
-    which = "lawful and illicit listings" if cues.get(negative) else "illicit listings"
-    return (f"{n_copies} copies of {which} with the words that name their class "
+    return (f"{n_copies} copies of illicit listings with the words that name their class "
             "deleted (" + "; ".join(f"{label}: {', '.join(words)}"
                                     for label, words in cues.items()) + ")")

@@ -306,7 +306,7 @@ def train_transformer(
             f"({', '.join(f'{k} {v:+.2f}' for k, v in training['class_bias'].items())}) to undo "
             "the sample's class prior, fitted on validation (training.transformer.prior)",
             *feature_preserving_text(options),
-            *([copies_text(len(copies), cues, labels.negative)] if len(copies) else []),
+            *([copies_text(len(copies), cues)] if len(copies) else []),
             *register_bias_text(training["register_bias_features"]),
             f"{result.steps} steps, batch {options.batch_size}, learning rate "
             f"{options.learning_rate:g}; " + chosen_weights_text(result),
