@@ -20,7 +20,7 @@ from model import registry
 from model.bundle import CARD_FILE, BundleError, finalise_bundle, verify_bundle
 from model.kinds import kind_class
 from model.labels import LabelSet
-from model.priors import PriorAdaptation, adapt_priors, recorded_source_prior
+from model.priors import AUTO, PriorAdaptation, adapter, recorded_source_prior
 from model.text import DEFAULT_MAX_DESCRIPTION_CHARS, listing_text
 from model.thresholds import ClassThresholds, decide, parse_thresholds
 
@@ -224,10 +224,12 @@ class Classifier:
         """The class mix the scores are calibrated to, in ``labels.names`` order."""
         return recorded_source_prior(self.config, self.labels.names)
 
-    def adapt_priors(self, proba: np.ndarray) -> PriorAdaptation:
+    def adapt_priors(self, proba: np.ndarray, method: str = AUTO) -> PriorAdaptation:
         """Scores of a batch from one market, corrected to that market's class mix as
-        estimated from the batch itself (EM; see :mod:`model.priors`)."""
-        return adapt_priors(proba, self.source_prior)
+        estimated from the batch itself (``method``: BBSE, EM, or auto, which is BBSE where
+        the bundle records a validation confusion matrix; see :mod:`model.priors`)."""
+        adapt, _ = adapter(method, self.config, self.labels.names)
+        return adapt(proba)
 
     def set_thresholds(self, raw: Mapping[str, Mapping[str, float]]) -> None:
         """Use ``raw`` for the classes it names and the bundle's own thresholds for the rest

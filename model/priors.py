@@ -13,6 +13,22 @@ but can be estimated from the batch's own unlabelled scores by expectation-maxim
 probabilities", Neural Computation 14, 2002): alternate the correction above with
 π' = mean of the corrected posteriors until π' stops moving.
 
+Two ways of estimating π':
+
+- **BBSE** (black-box shift estimation; Lipton, Wang & Smola, "Detecting and correcting for
+  label shift with black box predictors", ICML 2018), the default where a bundle records
+  its validation confusion matrix C (C[i, j] = share of validation listings predicted i
+  whose class is j). The batch's share of listings predicted as each class, q, is C · w,
+  w = π'/π, so w is solved for (least squares, negative weights clipped to 0). It only
+  counts predicted labels, so scores that are miscalibrated, as they are on text unlike the
+  training data's, mislead it less; it still assumes that the model errs on a market's
+  listings of each class as it does on validation's.
+- **EM** (above). It trusts the scores as likelihoods. On a classifieds site the model has
+  never seen, the rows it wrongly calls drugs have tiny lawful scores too; once EM drives
+  drugs to zero, their mass flows to the next illicit class, whose estimate EM then raises
+  (on Craigslist: stolen data 0.8% → 4.8%, weapons 0.5% → 2.7%; training/EXPERIMENTS.md,
+  section 13). Bundles trained before the confusion matrix was recorded can only use EM.
+
 What it needs and what it costs: a batch of listings from one market (hundreds, not one
 listing at a time), and calibrated scores. A class the batch seems to lack is driven towards
 zero, so a borderline listing of a rare class in a mostly lawful market is pulled towards
@@ -21,7 +37,7 @@ lawful; a confident one still stands (its odds are multiplied by π'/π, not rep
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +48,8 @@ from model.bundle import BundleError
 _ROW_SUM_TOLERANCE = 1e-3
 # a group (market) with fewer rows keeps its scores: too few to estimate a mix from
 MIN_GROUP_ROWS = 200
+AUTO, BBSE, EM = "auto", "bbse", "em"
+METHODS = (AUTO, BBSE, EM)  # auto: BBSE where the bundle records a confusion matrix, else EM
 
 
 @dataclass(frozen=True)
@@ -42,6 +60,7 @@ class PriorAdaptation:
     prior: np.ndarray
     iterations: int
     converged: bool
+    method: str = EM
 
 
 @dataclass(frozen=True)
@@ -88,6 +107,92 @@ def recorded_source_prior(config: Mapping, names: Sequence[str]) -> np.ndarray:
     return prior_vector(raw, names)
 
 
+def label_shift_record(proba: np.ndarray, truth: Sequence[int] | np.ndarray,
+                       names: Sequence[str]) -> dict[str, object]:
+    """What a bundle's config records for adaptation, from its validation scores and labels:
+    ``source_prior`` (for EM) and ``validation_confusion`` (for BBSE)."""
+    return {"source_prior": source_prior(proba, names),
+            "validation_confusion": validation_confusion(proba, truth, names)}
+
+
+def validation_confusion(proba: np.ndarray, truth: Sequence[int] | np.ndarray,
+                         names: Sequence[str]) -> dict[str, dict[str, float]]:
+    """What BBSE inverts: the share of held-out in-domain listings (the validation split)
+    predicted as each class (outer key) whose true class is each class (inner key)."""
+    proba = _checked_proba(proba, len(names))
+    truth = np.asarray(truth, dtype=np.int64)
+    if len(truth) != len(proba):
+        raise ValueError(f"{len(truth)} labels but {len(proba)} rows of probabilities")
+    if len(truth) == 0 or truth.min() < 0 or truth.max() >= len(names):
+        raise ValueError(f"labels must be class ids in [0, {len(names)}), one per row")
+    joint = np.zeros((len(names), len(names)))
+    np.add.at(joint, (proba.argmax(axis=1), truth), 1.0)
+    joint /= len(truth)
+    return {p: {t: float(joint[i, j]) for j, t in enumerate(names)}
+            for i, p in enumerate(names)}
+
+
+def confusion_matrix(raw: Mapping[str, Mapping[str, float]], names: Sequence[str]) -> np.ndarray:
+    """A recorded :func:`validation_confusion` as a matrix in ``names`` order, checked."""
+    try:
+        matrix = np.array([[float(raw[p][t]) for t in names] for p in names])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"a confusion matrix needs a number for every pair of {list(names)}"
+                         f" ({exc!r})") from exc
+    if not np.all(np.isfinite(matrix)) or matrix.min() < 0 or abs(matrix.sum() - 1) > 1e-6:
+        raise ValueError("a confusion matrix's entries must be shares that sum to 1")
+    return matrix
+
+
+def bbse_adapt(proba: np.ndarray, confusion: np.ndarray) -> PriorAdaptation:
+    """The batch ``proba`` corrected to its class mix as BBSE estimates it (see the module
+    docstring); ``confusion`` is :func:`confusion_matrix`'s. One linear solve, no iterations.
+
+    The weights w = π'/π are solved for the classes the validation split holds; a class it
+    lacks keeps weight 1 (nothing to estimate it from). The scores become p · w, renormalised.
+    ``prior`` is the estimated mix, w times the validation mix (0 for a class validation
+    lacks). A batch whose every weight comes out non-positive keeps its scores.
+    """
+    confusion = np.asarray(confusion, dtype=np.float64)
+    source = confusion.sum(axis=0)
+    proba = _checked_proba(proba, len(source))
+    if len(proba) == 0:
+        return PriorAdaptation(proba.copy(), source.copy(), 0, True, BBSE)
+    present = source > 0
+    predicted = np.bincount(proba.argmax(axis=1), minlength=len(source)) / len(proba)
+    weights = np.ones(len(source))
+    weights[present] = np.clip(np.linalg.lstsq(confusion[:, present], predicted,
+                                               rcond=None)[0], 0.0, None)
+    prior = weights * source
+    if prior.sum() <= 0:
+        return PriorAdaptation(proba.copy(), source.copy(), 1, False, BBSE)
+    return PriorAdaptation(_corrected(proba, weights), prior / prior.sum(), 1, True, BBSE)
+
+
+Adapter = Callable[[np.ndarray], PriorAdaptation]
+
+
+def adapter(method: str, config: Mapping, names: Sequence[str]) -> tuple[Adapter, str]:
+    """The adaptation a bundle (its ``config``) can do with ``method`` (one of
+    :data:`METHODS`), and the method it resolved to; a bundle that lacks what the method
+    needs raises :class:`BundleError` saying so."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
+    raw = config.get("validation_confusion")
+    if method == BBSE or (method == AUTO and raw is not None):
+        if raw is None:
+            raise BundleError(
+                f"bundle {config.get('version', '?')} records no validation confusion matrix "
+                "(it predates BBSE); retrain it, or adapt with method 'em'")
+        try:
+            matrix = confusion_matrix(raw, names)
+        except ValueError as exc:
+            raise BundleError(f"bundle {config.get('version', '?')}: {exc}") from exc
+        return (lambda proba: bbse_adapt(proba, matrix)), BBSE
+    source = recorded_source_prior(config, names)
+    return (lambda proba: adapt_priors(proba, source)), EM
+
+
 def adapt_priors(
     proba: np.ndarray,
     source: np.ndarray,
@@ -125,11 +230,11 @@ def adapt_priors(
 
 
 def adapt_groups(
-    proba: np.ndarray, groups: np.ndarray, source: np.ndarray, *,
+    proba: np.ndarray, groups: np.ndarray, adapt: Adapter, *,
     min_rows: int = MIN_GROUP_ROWS,
 ) -> tuple[np.ndarray, dict[str, GroupAdaptation]]:
-    """:func:`adapt_priors` applied to each group of rows (``groups`` names each row's
-    market) on its own; groups under ``min_rows`` keep their scores. Returns the whole
+    """``adapt`` (see :func:`adapter`) applied to each group of rows (``groups`` names each
+    row's market) on its own; groups under ``min_rows`` keep their scores. Returns the whole
     batch's scores and, by group name in sorted order, its rows and its adaptation."""
     if min_rows < 1:
         raise ValueError(f"min_rows must be at least 1, got {min_rows}")
@@ -141,7 +246,7 @@ def adapt_groups(
     result: dict[str, GroupAdaptation] = {}
     for key, stop, size in zip(keys, np.cumsum(sizes), sizes, strict=True):
         rows = order[stop - size:stop]
-        fitted = adapt_priors(proba[rows], source) if size >= min_rows else None
+        fitted = adapt(proba[rows]) if size >= min_rows else None
         if fitted is not None:
             adapted[rows] = fitted.proba
         result[str(key)] = GroupAdaptation(rows, fitted)
@@ -149,7 +254,8 @@ def adapt_groups(
 
 
 def _corrected(ratio_base: np.ndarray, prior: np.ndarray) -> np.ndarray:
-    """p(c|x)·π'(c)/π(c), renormalised per row (``ratio_base`` = p(c|x)/π(c))."""
+    """p(c|x)·π'(c)/π(c), renormalised per row (``ratio_base`` = p(c|x)/π(c), ``prior`` =
+    π'; or ``ratio_base`` = p(c|x) and ``prior`` = the weights π'(c)/π(c))."""
     weighted = ratio_base * prior
     total = weighted.sum(axis=1, keepdims=True)
     # a row whose every class the estimate has ruled out keeps no information: uniform

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from model.priors import MIN_GROUP_ROWS
+from model.priors import AUTO, METHODS, MIN_GROUP_ROWS
 from serve.scan.runner import DEFAULT_CHUNK_ROWS, DEFAULT_GROUP_BY, default_workers
 
 
@@ -64,8 +64,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Label-shift adaptation of a scan's output. The scores of a scan are calibrated "
             "to the training data's class mix (about half drugs); a crawl of one market has "
             "its own. For each group of rows (the whole scan, or each value of --by), "
-            "estimate that mix from the rows' own scores (EM, Saerens et al. 2002), correct "
-            "the scores to it and recompute label and decision. Writes every input column, "
+            "estimate that mix from the rows' own scores (--method), correct the scores to "
+            "it and recompute label and decision. Writes every input column, "
             "the corrected ones replaced, plus prior_adapted; and OUTPUT.adapt.json with "
             "each group's estimated mix and flagged counts before and after."
         ),
@@ -79,6 +79,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     adapt.add_argument("--min-rows", type=int, default=MIN_GROUP_ROWS,
                        help="groups with fewer rows keep their scores: too few to estimate a "
                             "mix from (default %(default)s)")
+    adapt.add_argument("--method", choices=METHODS, default=AUTO,
+                       help="how the mix is estimated: bbse (black-box shift estimation, "
+                            "Lipton et al. 2018: from the counts of predicted labels and the "
+                            "bundle's validation confusion matrix; less misled where the "
+                            "scores are miscalibrated, as on text unlike the training "
+                            "data's), em "
+                            "(Saerens et al. 2002: from the scores themselves), or auto: bbse "
+                            "where the bundle records a confusion matrix, else em (default)")
     adapt.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT")
     adapt.set_defaults(handler=_adapt)
 
@@ -125,14 +133,15 @@ def _adapt(args: argparse.Namespace) -> int:
 
     options = AdaptOptions(scan=Path(args.scan), output=Path(args.output), model=args.model,
                            models_dir=args.models_dir, by=args.by, min_rows=args.min_rows,
-                           overwrite=args.overwrite)
+                           overwrite=args.overwrite, method=args.method)
     try:
         summary = adapt_scan(options)
     except AdaptError as exc:
         print(f"contraband adapt: error: {exc}", file=sys.stderr, flush=True)
         return 2
     names = list(summary["source_prior"])
-    print(f"{summary['rows']:,} rows adapted with {summary['model_version']}; training mix "
+    print(f"{summary['rows']:,} rows adapted ({summary['method']}) with "
+          f"{summary['model_version']}; training mix "
           + ", ".join(f"{n} {p:.3f}" for n, p in summary["source_prior"].items()))
     for group, entry in summary["groups"].items():
         mix = (", ".join(f"{n} {entry['prior'][n]:.3f}" for n in names)

@@ -1,4 +1,5 @@
-"""Label-shift adaptation (model.priors): EM recovers a known class mix, inputs are checked."""
+"""Label-shift adaptation (model.priors): EM and BBSE recover a known class mix, BBSE holds
+where miscalibrated scores mislead EM, the bundle record, and inputs are checked."""
 
 from __future__ import annotations
 
@@ -6,7 +7,16 @@ import numpy as np
 import pytest
 
 from model import BundleError
-from model.priors import adapt_priors, prior_vector, source_prior
+from model.priors import (
+    adapt_priors,
+    adapter,
+    bbse_adapt,
+    confusion_matrix,
+    label_shift_record,
+    prior_vector,
+    source_prior,
+    validation_confusion,
+)
 
 MEANS = np.array([0.0, 2.0, 4.0])  # one Gaussian per class, unit variance
 
@@ -85,3 +95,86 @@ def test_prior_vector_names_a_missing_class():
 def test_a_bundle_without_a_source_prior_says_so(tiny_classifier):
     with pytest.raises(BundleError, match="predates"):
         tiny_classifier.adapt_priors(np.full((1, 5), 0.2))
+
+
+def confusion_of(prior: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """The validation confusion matrix of the exact-posterior classifier on a sample drawn
+    with ``prior`` (the mix it is calibrated to)."""
+    x, y = sample(prior, n, seed)
+    names = [str(i) for i in range(len(prior))]
+    return confusion_matrix(validation_confusion(posteriors(x, prior), y, names), names)
+
+
+def test_bbse_recovers_the_batch_mix_and_corrects_the_scores():
+    source = np.array([1 / 3, 1 / 3, 1 / 3])
+    target = np.array([0.8, 0.15, 0.05])
+    confusion = confusion_of(source, 30_000, seed=3)
+    x, y = sample(target, 20_000, seed=4)
+    proba = posteriors(x, source)
+    result = bbse_adapt(proba, confusion)
+    assert result.method == "bbse" and result.converged and result.iterations == 1
+    np.testing.assert_allclose(result.prior, target, atol=0.02)
+    np.testing.assert_allclose(result.proba, posteriors(x, target), atol=0.06)
+    assert (result.proba.argmax(1) == y).mean() > (proba.argmax(1) == y).mean() + 0.02
+    np.testing.assert_allclose(result.proba.sum(axis=1), 1.0)
+
+
+def test_bbse_is_not_led_by_scores_that_are_wrong_out_of_domain():
+    """A lawful market with a few listings unlike anything in training, which the model
+    calls class 1 with almost no lawful score: EM rules class 1 out and hands their mass to
+    class 2, whose estimate it then raises above the training share; BBSE counts predicted
+    labels and keeps class 2 near zero (the mechanism of EXPERIMENTS.md section 13)."""
+    source = np.array([0.45, 0.5, 0.025, 0.025])
+    confusion = np.diag(source) * 0.95
+    for j in range(4):
+        confusion[(j + 1) % 4, j] += source[j] * 0.05
+    batch = np.array([[0.97, 0.01, 0.01, 0.01]] * 970 + [[0.0005, 0.90, 0.05, 0.0495]] * 30)
+    em = adapt_priors(batch, source)
+    bbse = bbse_adapt(batch, confusion)
+    assert em.prior[2] > source[2]
+    assert bbse.prior[2] < 0.005 and bbse.prior[0] > 0.99
+    assert bbse.proba[-1, 2] < em.proba[-1, 2] - 0.2
+
+
+def test_bbse_keeps_a_class_validation_lacks_and_an_empty_batch():
+    names = ["benign", "drugs", "weapons"]
+    proba = np.array([[0.8, 0.15, 0.05], [0.1, 0.85, 0.05], [0.7, 0.2, 0.1], [0.2, 0.7, 0.1]])
+    confusion = confusion_matrix(validation_confusion(proba, [0, 1, 0, 1], names), names)
+    assert confusion[:, 2].sum() == 0  # no weapons listing in validation
+    batch = np.array([[0.6, 0.3, 0.1]] * 9 + [[0.3, 0.6, 0.1]])
+    result = bbse_adapt(batch, confusion)
+    assert result.prior[2] == 0 and result.prior[0] == pytest.approx(0.9)
+    weights = result.proba[0] / batch[0]
+    assert weights[2] / weights[0] == pytest.approx(1 / (0.9 / 0.5))  # weapons kept at 1
+    empty = bbse_adapt(np.zeros((0, 3)), confusion)
+    assert empty.proba.shape == (0, 3) and empty.iterations == 0
+
+
+def test_the_record_and_the_adapter_a_bundle_config_gives():
+    names = ["benign", "drugs"]
+    proba = np.array([[0.9, 0.1], [0.6, 0.4], [0.3, 0.7], [0.2, 0.8]])
+    record = label_shift_record(proba, [0, 1, 1, 1], names)
+    assert record["validation_confusion"] == {"benign": {"benign": 0.25, "drugs": 0.25},
+                                              "drugs": {"benign": 0.0, "drugs": 0.5}}
+    assert record["source_prior"] == pytest.approx({"benign": 0.5, "drugs": 0.5})
+    _, method = adapter("auto", record, names)
+    assert method == "bbse"
+    adapt, method = adapter("em", record, names)
+    assert method == "em" and adapt(proba).method == "em"
+    _, method = adapter("auto", {"source_prior": record["source_prior"]}, names)
+    assert method == "em"  # a bundle from before BBSE
+    with pytest.raises(BundleError, match="no validation confusion matrix"):
+        adapter("bbse", {"version": "old", "source_prior": record["source_prior"]}, names)
+    with pytest.raises(ValueError, match="method must be one of"):
+        adapter("median", record, names)
+    with pytest.raises(BundleError, match="sum to 1"):
+        adapter("bbse", {"validation_confusion": {"benign": {"benign": 2.0, "drugs": 0.0},
+                                                  "drugs": {"benign": 0.0, "drugs": 0.0}}},
+                names)
+
+
+@pytest.mark.parametrize(("truth", "message"), [([0, 1, 1], "3 labels"), ([0, 1, 2, 0], "ids")])
+def test_a_confusion_matrix_needs_one_class_id_per_row(truth, message):
+    proba = np.array([[0.9, 0.1], [0.6, 0.4], [0.3, 0.7], [0.2, 0.8]])
+    with pytest.raises(ValueError, match=message):
+        validation_confusion(proba, truth, ["benign", "drugs"])

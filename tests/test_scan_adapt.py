@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from model import Classifier, registry
-from model.priors import source_prior
+from model.priors import label_shift_record
 from serve.scan import ScanOptions, run_scan
 from serve.scan.adapt import ADAPTED_COLUMN, AdaptError, AdaptOptions, adapt_scan
 from tests.fixtures import rows
@@ -19,16 +19,25 @@ CLASSES = ["benign", "drugs", "weapons", "counterfeit", "stolen_data"]
 SCORES = [f"score_{c}" for c in CLASSES]
 
 
-@pytest.fixture()
-def adaptable(models_dir: Path, tiny_classifier) -> str:
-    """The tiny bundle again, with the training mix a trained bundle records (the mean of
-    its scores on in-domain listings: here its own fixture rows)."""
-    mix = source_prior(tiny_classifier.predict_proba([t for t, _ in rows()]), CLASSES)
-    config = {**tiny_classifier.config, "version": "baseline-mix", "source_prior": mix}
+def with_record(tiny_classifier, models_dir: Path, version: str, *keys: str) -> str:
+    """The tiny bundle saved again as ``version``, with what a trained bundle records for
+    adaptation (from its scores on in-domain listings: here its own fixture rows), or only
+    the ``keys`` of it."""
+    data = rows()
+    record = label_shift_record(tiny_classifier.predict_proba([t for t, _ in data]),
+                                [CLASSES.index(label) for _, label in data], CLASSES)
+    config = {**tiny_classifier.config, "version": version,
+              **{k: v for k, v in record.items() if k in (keys or record)}}
     Classifier(tiny_classifier.model, tiny_classifier.labels,
                thresholds={n: t.to_dict() for n, t in tiny_classifier.thresholds.items()},
-               config=config).save(models_dir / "baseline-mix")
-    return "baseline-mix"
+               config=config).save(models_dir / version)
+    return version
+
+
+@pytest.fixture()
+def adaptable(models_dir: Path, tiny_classifier) -> str:
+    """A bundle that records its training mix and validation confusion matrix."""
+    return with_record(tiny_classifier, models_dir, "baseline-mix")
 
 
 def scanned(models_dir: Path, model: str, tmp_path: Path) -> Path:
@@ -58,6 +67,7 @@ def test_adapt_corrects_each_large_market_and_keeps_every_column(models_dir, ada
     after = pd.read_parquet(out)
     assert list(after.columns) == [*before.columns, ADAPTED_COLUMN]
     assert after["id"].tolist() == before["id"].tolist()  # every row, in order
+    assert summary["method"] == "bbse"  # the bundle records a confusion matrix
     shop, darknet = summary["groups"]["shop"], summary["groups"]["darknet"]
     assert shop["adapted"] and shop["prior"]["benign"] > 0.9
     assert shop["flagged_after"] <= shop["flagged_before"]
@@ -114,6 +124,18 @@ def test_a_bundle_without_a_source_prior_cannot_adapt(models_dir, tmp_path):
                                 models_dir=str(models_dir)))
 
 
+def test_a_bundle_from_before_bbse_adapts_by_em_and_refuses_bbse(models_dir, tiny_classifier,
+                                                                  tmp_path):
+    old = with_record(tiny_classifier, models_dir, "baseline-em", "source_prior")
+    scan = scanned(models_dir, old, tmp_path)
+    base = {"scan": scan, "model": old, "models_dir": str(models_dir), "by": "market",
+            "min_rows": 100}
+    summary = adapt_scan(AdaptOptions(**base, output=tmp_path / "a.parquet"))
+    assert summary["method"] == "em" and summary["groups"]["shop"]["iterations"] > 1
+    with pytest.raises(AdaptError, match=r"no validation confusion matrix.*method 'em'"):
+        adapt_scan(AdaptOptions(**base, output=tmp_path / "b.parquet", method="bbse"))
+
+
 def test_adapt_command_prints_each_market(models_dir, adaptable, tmp_path, capsys):
     from cli.main import main
 
@@ -123,6 +145,10 @@ def test_adapt_command_prints_each_market(models_dir, adaptable, tmp_path, capsy
     printed = capsys.readouterr().out
     assert code == 0
     assert "shop: 300 rows" in printed and "not adapted" in printed
+    assert "rows adapted (bbse)" in printed
+    assert main(["adapt", str(scan), "--output", str(tmp_path / "em.parquet"), "--model",
+                 adaptable, "--method", "em"]) == 0
+    assert "rows adapted (em)" in capsys.readouterr().out
     assert main(["adapt", str(scan), "--output", str(tmp_path / "a.parquet"),
                  "--model", adaptable]) == 2
     assert "--overwrite" in capsys.readouterr().err

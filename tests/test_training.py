@@ -1,11 +1,13 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from data.build import build
 from model import Classifier, registry
+from model.priors import confusion_matrix
 from model.text import listing_text
 from tests.raw_fixture import raw_frame, with_supplement_candidates
 from training.augment import drop_descriptions
@@ -42,6 +44,11 @@ def test_train_saves_a_described_default_bundle(dataset: Path, tmp_path: Path):
     assert "## Intended use" in card and "## Limitations" in card
     assert "## Class mix the scores are calibrated to" in card
     assert abs(sum(config["source_prior"].values()) - 1) < 1e-6
+    # BBSE's matrix: the validation split's (predicted, true) shares, every class present
+    confusion = confusion_matrix(config["validation_confusion"], clf.labels.names)
+    validation = config["metrics"]["validation"]
+    assert confusion.sum() == pytest.approx(1.0)
+    assert np.trace(confusion) == pytest.approx(validation["accuracy"], abs=1e-4)
     # a second run takes the default only if validation prefers it; it mines hard negatives
     # and weighs vendors, and says so; it is told to train without the default supplements
     mined = BaselineOptions(calibration_folds=2, n_features=2**16, hard_negative_weight=1.0,

@@ -124,6 +124,7 @@ def test_bundle_holds_onnx_tokenizer_and_checked_figures(tiny):
     assert "## Limitations" in card and "## Metrics per market" in card
     assert "calibrated to this class mix" in card  # and the bundle can adapt scans with it
     assert set(config["source_prior"]) == set(LABELS)
+    assert set(config["validation_confusion"]) == set(LABELS)  # for BBSE
     # the prior correction is fitted, recorded and shipped in the runtime settings
     runtime = json.loads((bundle / "hf" / "runtime.json").read_text())
     assert len(runtime["class_bias"]) == len(LABELS) and runtime["class_bias"][0] == 0.0
@@ -252,6 +253,7 @@ def test_cascade_bundle_routes_and_serves_without_torch(tiny, tiny_classifier, t
     config = json.loads((path / "config.json").read_text())
     assert config["kind"] == "cascade"
     assert abs(sum(Classifier.load(path).source_prior) - 1) < 1e-9
+    assert Classifier.load(path).adapt_priors(np.full((3, len(LABELS)), 0.2)).method == "bbse"
     assert "baseline/baseline.joblib" in config["files"]
     assert "transformer/hf/model.int8.onnx" in config["files"]
     assert 0 <= config["cascade"]["routed_validation"] <= config["cascade"]["max_routed"]

@@ -17,7 +17,7 @@ from data.supplements import chosen_supplements, load_supplements
 from model import Classifier, registry
 from model.baseline import TfidfLinearModel, check_row_weighting
 from model.labels import LabelSet
-from model.priors import source_prior
+from model.priors import label_shift_record
 from model.text import DEFAULT_MAX_DESCRIPTION_CHARS, listing_text
 from model.thresholds import choose_thresholds
 from training.augment import (
@@ -257,7 +257,7 @@ def train_baseline(
                  "augmented_rows": len(augmented), "restyled_rows": len(restyled)},
         policy=info["policy"],
         metrics=results,
-        source_prior=source_prior(val_proba, labels.names),
+        **label_shift_record(val_proba, val_truth, labels.names),
         training={"options": asdict(options), "fit_seconds": round(fit_seconds, 1),
                   "hard_negatives": model.hard_negatives_,
                   "cue_words": cues,

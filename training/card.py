@@ -13,7 +13,8 @@ def source_prior_text(prior: dict[str, float], names: tuple[str, ...] | list[str
     mix = ", ".join(f"{n} {prior[n]:.3f}" for n in names if n in prior)
     return (f"Scores are calibrated to this class mix (mean validation probabilities): {mix}. "
             "`contraband adapt` corrects a scan of one market to that market's own mix, "
-            "estimated from its scores (EM); see the project README, Batch scanning.")
+            "estimated by BBSE from its predicted labels and the validation confusion matrix "
+            "this bundle records; see the project README, Batch scanning.")
 
 
 def _source_prior_section(config: dict[str, Any], labels: LabelSet) -> str:

@@ -3,7 +3,8 @@
 A scan scores each listing alone, with probabilities calibrated to the training data's mix
 (about half drugs). A crawl of one market has its own: a classifieds site is nearly all
 lawful, a darknet shop nearly all illicit. ``adapt_scan`` estimates each group's mix from
-its own scores and corrects them (:mod:`model.priors`), then recomputes label and decision.
+its own scores (BBSE where the bundle records its validation confusion matrix, else EM) and
+corrects them (:mod:`model.priors`), then recomputes label and decision.
 
 Two passes over the scan's Parquet files, one file at a time: the first reads only the
 group and score columns, the second rewrites each batch with the corrected columns, so
@@ -24,7 +25,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from model import BundleError, Classifier
-from model.priors import MIN_GROUP_ROWS, adapt_groups, recorded_source_prior
+from model.priors import (
+    AUTO,
+    MIN_GROUP_ROWS,
+    Adapter,
+    adapt_groups,
+    adapter,
+    recorded_source_prior,
+)
 from model.thresholds import decide, parse_thresholds
 from serve.scan.manifest import Manifest, ManifestMismatch
 from serve.scan.writer import PARTS_DIR
@@ -47,6 +55,7 @@ class AdaptOptions:
     by: str | None = None  # column naming each row's market; None: the whole scan is one
     min_rows: int = MIN_GROUP_ROWS  # smaller groups keep their scores
     overwrite: bool = False
+    method: str = AUTO  # model.priors.METHODS
 
 
 def scan_files(path: Path) -> list[Path]:
@@ -101,18 +110,22 @@ def adapt_scan(options: AdaptOptions) -> dict[str, Any]:
         source = recorded_source_prior(info.config, names)
     except (BundleError, ValueError) as exc:
         raise AdaptError(f"bundle {info.version}: no usable source prior: {exc}") from exc
+    try:
+        adapt, method = adapter(options.method, info.config, names)
+    except (BundleError, ValueError) as exc:
+        raise AdaptError(str(exc)) from exc
     thresholds = parse_thresholds(info.config.get("thresholds") or {}, info.labels)
     scores = [f"score_{n}" for n in names]
 
     proba, groups = _read_scores(files, scores, options.by, info.version)
-    adapted, changed, summary_groups = _adapt_groups(proba, groups, source, info.labels,
+    adapted, changed, summary_groups = _adapt_groups(proba, groups, adapt, info.labels,
                                                      options.min_rows)
 
     decisions, _ = decide(adapted, info.labels, thresholds, with_reasons=False)
     labels = np.asarray(names, dtype=object)[adapted.argmax(axis=1)]
     _write(files, output, scores, adapted, labels, np.asarray(decisions, dtype=object), changed)
     summary = {"scan": str(options.scan), "output": str(output), "model_version": info.version,
-               "by": options.by, "rows": len(proba),
+               "by": options.by, "rows": len(proba), "method": method,
                "source_prior": {n: round(float(p), 5) for n, p in zip(names, source,
                                                                       strict=True)},
                "groups": summary_groups}
@@ -120,12 +133,12 @@ def adapt_scan(options: AdaptOptions) -> dict[str, Any]:
     return summary
 
 
-def _adapt_groups(proba: np.ndarray, groups: np.ndarray, source: np.ndarray, labels: Any,
+def _adapt_groups(proba: np.ndarray, groups: np.ndarray, adapt: Adapter, labels: Any,
                   min_rows: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Each group adapted on its own (:func:`model.priors.adapt_groups`); the scores, which
     rows changed, and a summary entry per group."""
     names, negative = list(labels.names), labels.index(labels.negative)
-    adapted, fitted = adapt_groups(proba, groups, source, min_rows=min_rows)
+    adapted, fitted = adapt_groups(proba, groups, adapt, min_rows=min_rows)
     changed = np.zeros(len(proba), dtype=bool)
     summary: dict[str, Any] = {}
     for key, group in fitted.items():
@@ -152,8 +165,8 @@ def look_alike_warning(entry: dict[str, Any], negative: str) -> str | None:
     """A warning for a mostly lawful market that adaptation made flag *more* listings.
 
     That is how a lawful shop selling one look-alike (kitchen knives, supplements) shows
-    up: EM reads the look-alikes as a sizeable share of the illicit class and then
-    believes its borderline listings more. A market that is mostly illicit flagging more
+    up: the estimate reads the look-alikes as a sizeable share of the illicit class and
+    then believes its borderline listings more. A market that is mostly illicit flagging more
     is the intended effect and gets no warning.
     """
     prior = entry.get("prior")
@@ -163,8 +176,9 @@ def look_alike_warning(entry: dict[str, Any], negative: str) -> str | None:
         return None
     rising = max((n for n in prior if n != negative), key=lambda n: prior[n])
     return (f"a mostly lawful market flagged more after adapting ({entry['flagged_before']} -> "
-            f"{entry['flagged_after']}); EM puts {rising} at {prior[rising]:.1%}: check "
-            "whether this market sells look-alikes before trusting its adapted flags")
+            f"{entry['flagged_after']}); the estimated mix puts {rising} at "
+            f"{prior[rising]:.1%}: check whether this market sells look-alikes before trusting "
+            "its adapted flags")
 
 
 def _read_scores(files: list[Path], scores: list[str], by: str | None,

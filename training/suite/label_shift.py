@@ -15,8 +15,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model import BundleError, Classifier
-from model.priors import MIN_GROUP_ROWS, adapt_groups, prior_vector, source_prior
+from model import Classifier
+from model.priors import (
+    MIN_GROUP_ROWS,
+    Adapter,
+    adapt_groups,
+    adapt_priors,
+    bbse_adapt,
+    confusion_matrix,
+    prior_vector,
+    source_prior,
+    validation_confusion,
+)
 from training.suite.common import bundle_texts, rounded
 from training.suite.crossmarket import market_score
 
@@ -25,18 +35,31 @@ SPLITS = ("test", "oot", "cross_market")
 
 def label_shift(classifier: Classifier, frames: dict[str, pd.DataFrame],
                 min_rows: int = MIN_GROUP_ROWS) -> dict[str, Any]:
-    """Macro-F1 and lawful false-positive rate before and after per-market adaptation."""
+    """Macro-F1 and lawful false-positive rate before and after per-market adaptation.
+
+    ``after`` is BBSE's (what `contraband adapt` does with a bundle that records its
+    validation confusion matrix) and ``after_em`` EM's, for comparison.
+    """
     labels = classifier.labels
     names = list(labels.names)
-    try:
-        source, origin = classifier.source_prior, "bundle"
-    except BundleError:  # a bundle that predates it: the same quantity, computed here
+    config = classifier.config
+    if config.get("source_prior") and config.get("validation_confusion"):
+        source = prior_vector(config["source_prior"], names)
+        confusion = confusion_matrix(config["validation_confusion"], names)
+        origin = "bundle"
+    else:  # a bundle that predates either: both quantities, computed here as training does
         val = frames["validation"]
-        source = prior_vector(source_prior(
-            classifier.predict_proba_texts(bundle_texts(classifier, val)), names), names)
-        origin = "computed from the validation split (the bundle records none)"
+        val_proba = classifier.predict_proba_texts(bundle_texts(classifier, val))
+        truth = np.array([labels.index(v) for v in val["label"]])
+        source = prior_vector(source_prior(val_proba, names), names)
+        confusion = confusion_matrix(validation_confusion(val_proba, truth, names), names)
+        origin = ("computed from the validation split (the bundle does not record a source "
+                  "prior and a confusion matrix)")
+    adapters: dict[str, Adapter] = {"bbse": lambda p: bbse_adapt(p, confusion),
+                                     "em": lambda p: adapt_priors(p, source)}
+    methods = list(adapters)  # the first is the one reported as ``after``
     result: dict[str, Any] = {
-        "min_rows": min_rows, "source_prior_origin": origin,
+        "min_rows": min_rows, "method": methods[0], "source_prior_origin": origin,
         "source_prior": {n: rounded(p) for n, p in zip(names, source, strict=True)},
     }
     for split in SPLITS:
@@ -44,21 +67,25 @@ def label_shift(classifier: Classifier, frames: dict[str, pd.DataFrame],
         if frame is None or frame.empty:
             continue
         proba = classifier.predict_proba_texts(bundle_texts(classifier, frame))
-        adapted, fitted = adapt_groups(proba, frame["market"].to_numpy(), source,
-                                       min_rows=min_rows)
+        entry_of_split: dict[str, Any] = {"before": market_score(proba, frame, labels)}
         markets: dict[str, Any] = {}
-        for market, group in fitted.items():
-            rows = frame.iloc[group.rows]
-            entry: dict[str, Any] = {"rows": len(group.rows),
-                                     "before": market_score(proba[group.rows], rows, labels)}
-            if group.result is not None:
-                entry["estimated_prior"] = {n: rounded(p) for n, p in
-                                            zip(names, group.result.prior, strict=True)}
-                entry["true_prior"] = {n: rounded(np.mean(rows["label"] == n)) for n in names}
-            entry["after"] = market_score(adapted[group.rows], rows, labels)
-            markets[market] = entry
-        result[split] = {"before": market_score(proba, frame, labels),
-                         "after": market_score(adapted, frame, labels), "per_market": markets}
+        for method in methods:
+            suffix = "" if method == methods[0] else f"_{method}"
+            adapted, fitted = adapt_groups(proba, frame["market"].to_numpy(), adapters[method],
+                                           min_rows=min_rows)
+            entry_of_split[f"after{suffix}"] = market_score(adapted, frame, labels)
+            for market, group in fitted.items():
+                rows = frame.iloc[group.rows]
+                entry = markets.setdefault(market, {
+                    "rows": len(group.rows),
+                    "before": market_score(proba[group.rows], rows, labels)})
+                if group.result is not None:
+                    entry[f"estimated_prior{suffix}"] = {
+                        n: rounded(p) for n, p in zip(names, group.result.prior, strict=True)}
+                    entry["true_prior"] = {n: rounded(np.mean(rows["label"] == n))
+                                           for n in names}
+                entry[f"after{suffix}"] = market_score(adapted[group.rows], rows, labels)
+        result[split] = {**entry_of_split, "per_market": markets}
     return result
 
 
@@ -68,6 +95,9 @@ def headline(result: dict[str, Any]) -> dict[str, float]:
         if split in result:
             out[f"label_shift.{split}.macro_f1_before"] = result[split]["before"]["macro_f1"]
             out[f"label_shift.{split}.macro_f1_adapted"] = result[split]["after"]["macro_f1"]
+            if "after_em" in result[split]:
+                out[f"label_shift.{split}.macro_f1_adapted_em"] = (
+                    result[split]["after_em"]["macro_f1"])
     for market, entry in result.get("cross_market", {}).get("per_market", {}).items():
         if entry["after"]["benign_fp_rate"] is not None and entry["rows"] >= result["min_rows"]:
             out[f"label_shift.{market}.fp_rate_adapted"] = entry["after"]["benign_fp_rate"]

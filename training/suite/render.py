@@ -174,18 +174,24 @@ def explanations(r: dict[str, Any]) -> tuple[str, Figures]:
 
 def label_shift(r: dict[str, Any]) -> tuple[str, Figures]:
     names = list(r["source_prior"])
+    method = r.get("method", "em")
+    em_too = method != "em"
+    estimate_how = ("BBSE: from the counts of predicted labels and the validation confusion "
+                    "matrix; EM beside it for comparison" if em_too else "EM")
     parts = [
         "<p>Each split's rows grouped by market, as a crawl of each market would be; each "
         f"market of at least {r['min_rows']} rows has its class mix estimated from its own "
-        "scores (EM, no labels) and its scores corrected to it (<code>contraband adapt</code>"
-        "). A different protocol from the other sections: a score here depends on the rest "
-        f"of its market's rows. Training mix ({html.escape(r['source_prior_origin'])}): "
-        + ", ".join(f"{n} {p:.3f}" for n, p in r["source_prior"].items()) + ".</p>",
-        table(["split", "rows", "macro-F1", "macro-F1 adapted", "lawful FP rate",
-               "lawful FP rate adapted"],
+        f"scores ({estimate_how}; no labels) and its scores corrected to it (<code>contraband "
+        "adapt</code>). A different protocol from the other sections: a score here depends on "
+        f"the rest of its market's rows. Training mix ({html.escape(r['source_prior_origin'])}"
+        "): " + ", ".join(f"{n} {p:.3f}" for n, p in r["source_prior"].items()) + ".</p>",
+        table(["split", "rows", "macro-F1", f"macro-F1 adapted ({method})",
+               *(["macro-F1 adapted (em)"] if em_too else []), "lawful FP rate",
+               f"lawful FP rate adapted ({method})"],
               [[s, r[s]["before"]["rows"], r[s]["before"]["macro_f1"],
-                r[s]["after"]["macro_f1"], r[s]["before"]["benign_fp_rate"],
-                r[s]["after"]["benign_fp_rate"]]
+                r[s]["after"]["macro_f1"],
+                *([r[s]["after_em"]["macro_f1"]] if em_too else []),
+                r[s]["before"]["benign_fp_rate"], r[s]["after"]["benign_fp_rate"]]
                for s in ("test", "oot", "cross_market") if s in r]),
     ]
     rows = []
@@ -199,8 +205,8 @@ def label_shift(r: dict[str, Any]) -> tuple[str, Figures]:
                          ", ".join(f"{n} {e['true_prior'][n]:.2f}" for n in names)
                          if estimate else ""])
     parts += ["<h3>Per market</h3>",
-              table(["split", "market", "rows", "macro-F1", "adapted", "lawful FP rate",
-                     "adapted", "estimated mix", "true mix"], rows)]
+              table(["split", "market", "rows", "macro-F1", f"adapted ({method})",
+                     "lawful FP rate", "adapted", "estimated mix", "true mix"], rows)]
     return "".join(parts), {}
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from model.bundle import dataset_fingerprint
 from model.cascade import CascadeModel
 from model.classifier import Classifier
-from model.priors import source_prior
+from model.priors import label_shift_record
 from model.thresholds import choose_thresholds
 from training.card import source_prior_text
 from training.transformer.card import render_card
@@ -169,7 +169,7 @@ def build_cascade(
         "runtime_packages": sorted(set(fast_needs) | set(RUNTIME_PACKAGES)),
         "packages": {**fast_clf.config.get("packages", {}), **runtime_package_versions()},
         "dataset": dataset, "metrics": metrics, "cascade": choice,
-        "source_prior": source_prior(proba_val, labels.names),
+        **label_shift_record(proba_val, y_val, labels.names),
         "parts": {"baseline": fast_clf.version, "transformer": slow_clf.version},
     }
     card = render_card(

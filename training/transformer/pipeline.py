@@ -23,7 +23,7 @@ from data.supplements import chosen_supplements, load_supplements
 from model.bundle import package_versions
 from model.classifier import Classifier
 from model.labels import LabelSet
-from model.priors import source_prior
+from model.priors import label_shift_record
 from model.text import DEFAULT_MAX_DESCRIPTION_CHARS, listing_text
 from model.thresholds import choose_thresholds
 from model.transformer import OnnxTransformerModel
@@ -285,7 +285,7 @@ def train_transformer(
         "max_description_chars": max_description_chars(options),
         "runtime_packages": RUNTIME_PACKAGES, "packages": runtime_package_versions(),
         "dataset": dataset, "training": training, "agreement": agreement, "metrics": metrics,
-        "source_prior": source_prior(probas["validation"], labels.names),
+        **label_shift_record(probas["validation"], y_val, labels.names),
         "params": {"max_length": options.max_length, "input": options.input},
     }
     card = render_card(
