@@ -90,15 +90,23 @@ def label_shift(classifier: Classifier, frames: dict[str, pd.DataFrame],
 
 
 def headline(result: dict[str, Any]) -> dict[str, float]:
+    """The section's figures for `--compare`, each adapted one named by its estimate
+    (``..._adapted_bbse``, ``..._adapted_em``), so runs from before BBSE, whose
+    ``..._adapted`` figures were EM's, are never compared with BBSE's under one name."""
+    keys = {"after": result.get("method", "em"), "after_em": "em"}
     out: dict[str, float] = {}
     for split in SPLITS:
         if split in result:
             out[f"label_shift.{split}.macro_f1_before"] = result[split]["before"]["macro_f1"]
-            out[f"label_shift.{split}.macro_f1_adapted"] = result[split]["after"]["macro_f1"]
-            if "after_em" in result[split]:
-                out[f"label_shift.{split}.macro_f1_adapted_em"] = (
-                    result[split]["after_em"]["macro_f1"])
+            for key, method in keys.items():
+                if key in result[split]:
+                    out[f"label_shift.{split}.macro_f1_adapted_{method}"] = (
+                        result[split][key]["macro_f1"])
     for market, entry in result.get("cross_market", {}).get("per_market", {}).items():
-        if entry["after"]["benign_fp_rate"] is not None and entry["rows"] >= result["min_rows"]:
-            out[f"label_shift.{market}.fp_rate_adapted"] = entry["after"]["benign_fp_rate"]
+        if entry["rows"] < result["min_rows"]:
+            continue
+        for key, method in keys.items():
+            if key in entry and entry[key]["benign_fp_rate"] is not None:
+                out[f"label_shift.{market}.fp_rate_adapted_{method}"] = (
+                    entry[key]["benign_fp_rate"])
     return out
