@@ -17,15 +17,13 @@ import pandas as pd
 
 from model import Classifier
 from model.priors import (
+    BBSE,
+    EM,
     MIN_GROUP_ROWS,
-    Adapter,
     adapt_groups,
-    adapt_priors,
-    bbse_adapt,
-    confusion_matrix,
+    adapter,
+    label_shift_record,
     prior_vector,
-    source_prior,
-    validation_confusion,
 )
 from training.suite.common import bundle_texts, rounded
 from training.suite.crossmarket import market_score
@@ -42,22 +40,19 @@ def label_shift(classifier: Classifier, frames: dict[str, pd.DataFrame],
     """
     labels = classifier.labels
     names = list(labels.names)
-    config = classifier.config
-    if config.get("source_prior") and config.get("validation_confusion"):
-        source = prior_vector(config["source_prior"], names)
-        confusion = confusion_matrix(config["validation_confusion"], names)
-        origin = "bundle"
-    else:  # a bundle that predates either: both quantities, computed here as training does
+    record = classifier.config
+    origin = "bundle"
+    if not (record.get("source_prior") and record.get("validation_confusion")):
+        # a bundle that predates either: both computed here, as training records them
         val = frames["validation"]
-        val_proba = classifier.predict_proba_texts(bundle_texts(classifier, val))
-        truth = np.array([labels.index(v) for v in val["label"]])
-        source = prior_vector(source_prior(val_proba, names), names)
-        confusion = confusion_matrix(validation_confusion(val_proba, truth, names), names)
+        record = label_shift_record(
+            classifier.predict_proba_texts(bundle_texts(classifier, val)),
+            [labels.index(v) for v in val["label"]], names)
         origin = ("computed from the validation split (the bundle does not record a source "
                   "prior and a confusion matrix)")
-    adapters: dict[str, Adapter] = {"bbse": lambda p: bbse_adapt(p, confusion),
-                                     "em": lambda p: adapt_priors(p, source)}
-    methods = list(adapters)  # the first is the one reported as ``after``
+    source = prior_vector(record["source_prior"], names)
+    methods = (BBSE, EM)  # the first is the one reported as ``after``
+    adapters = {m: adapter(m, record, names)[0] for m in methods}
     result: dict[str, Any] = {
         "min_rows": min_rows, "method": methods[0], "source_prior_origin": origin,
         "source_prior": {n: rounded(p) for n, p in zip(names, source, strict=True)},
