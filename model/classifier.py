@@ -20,7 +20,7 @@ from model import registry
 from model.bundle import CARD_FILE, BundleError, finalise_bundle, verify_bundle
 from model.kinds import kind_class
 from model.labels import LabelSet
-from model.priors import AUTO, PriorAdaptation, adapter, recorded_source_prior
+from model.priors import AUTO, PriorAdaptation, adapter, parse_prior, recorded_source_prior
 from model.text import DEFAULT_MAX_DESCRIPTION_CHARS, listing_text
 from model.thresholds import ClassThresholds, decide, parse_thresholds
 
@@ -103,6 +103,8 @@ class Classifier:
         self.thresholds = parse_thresholds(raw, labels)
         self.bundle_thresholds = self.thresholds  # as trained; overrides never change these
         self.path = path
+        self.target_prior: np.ndarray | None = None  # see set_target_prior
+        self._prior_weights: np.ndarray | None = None
 
     # -- loading and saving ------------------------------------------------------------
     @staticmethod
@@ -189,6 +191,9 @@ class Classifier:
             raise BundleError(
                 f"model returned shape {proba.shape}, expected ({len(texts)}, {len(self.labels)})"
             )
+        if self._prior_weights is not None:
+            proba = proba * self._prior_weights
+            proba /= proba.sum(axis=1, keepdims=True)
         return proba
 
     def predict_proba(self, listings: Iterable[str | Listing | Mapping[str, Any]]) -> np.ndarray:
@@ -227,9 +232,28 @@ class Classifier:
     def adapt_priors(self, proba: np.ndarray, method: str = AUTO) -> PriorAdaptation:
         """Scores of a batch from one market, corrected to that market's class mix as
         estimated from the batch itself (``method``: BBSE, EM, or auto, which is BBSE where
-        the bundle records a validation confusion matrix; see :mod:`model.priors`)."""
+        the bundle records a validation confusion matrix; see :mod:`model.priors`). Pass
+        scores at the training mix: with a target prior set (:meth:`set_target_prior`),
+        :meth:`predict_proba`'s are already corrected to that mix."""
         adapt, _ = adapter(method, self.config, self.labels.names)
         return adapt(proba)
+
+    def set_target_prior(self, prior: str | Mapping[str, float] | None) -> None:
+        """Correct every score from now on to the class mix of the marketplace being served
+        (``"benign=0.97,drugs=0.02,..."`` or a mapping; None: the training mix again).
+
+        One listing at a time, the model cannot know that a classifieds site is nearly all
+        lawful; told so, each score's odds are multiplied by target mix / training mix
+        (:mod:`model.priors`). ``contraband adapt`` prints an estimate per market. The
+        thresholds stay as they are, so a lawful-heavy mix blocks less and with higher
+        precision.
+        """
+        if prior is None:
+            self.target_prior = self._prior_weights = None
+            return
+        target = parse_prior(prior, self.labels.names)
+        self._prior_weights = target / self.source_prior
+        self.target_prior = target
 
     def set_thresholds(self, raw: Mapping[str, Mapping[str, float]]) -> None:
         """Use ``raw`` for the classes it names and the bundle's own thresholds for the rest

@@ -97,6 +97,31 @@ def prior_vector(prior: Mapping[str, float], names: Sequence[str]) -> np.ndarray
     return vector / vector.sum()
 
 
+def parse_prior(spec: str | Mapping[str, float], names: Sequence[str]) -> np.ndarray:
+    """A deployment's class mix, as ``"benign=0.97,drugs=0.02,..."`` or a mapping, checked
+    against ``names`` (every class named once, no other) and normalised.
+
+    Every share must be positive: a class set to 0 could never be flagged again, whatever
+    the listing. For a class a market seems to lack, give a small share (0.001).
+    """
+    if isinstance(spec, str):
+        pairs: dict[str, float] = {}
+        for part in filter(None, (p.strip() for p in spec.split(","))):
+            name, sep, value = part.partition("=")
+            if not sep:
+                raise ValueError(f"prior {spec!r}: {part!r} is not CLASS=SHARE")
+            try:
+                pairs[name.strip()] = float(value)
+            except ValueError:
+                raise ValueError(f"prior {spec!r}: {value.strip()!r} is not a number") from None
+        spec = pairs
+    unknown = sorted(set(spec) - set(names))
+    if unknown:
+        raise ValueError(f"the prior names unknown class(es) {unknown}; the classes are "
+                         f"{list(names)}")
+    return prior_vector(spec, names)
+
+
 def recorded_source_prior(config: Mapping, names: Sequence[str]) -> np.ndarray:
     """The source prior a bundle's config records, as a vector in ``names`` order."""
     raw = config.get("source_prior")

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from serve.api.auth import ROLES, create_key, read_keys_file
-from serve.api.settings import DEFAULT_FEEDBACK_DB, DEFAULT_KEYS_FILE
+from serve.api.settings import DEFAULT_FEEDBACK_DB, DEFAULT_KEYS_FILE, Settings
 
 # flag name → settings field (env var CONTRABAND_<FIELD>)
 _SERVE_FLAGS = {
@@ -20,7 +20,7 @@ _SERVE_FLAGS = {
     "feedback_db": "feedback_db", "thresholds_file": "thresholds_file",
     "max_batch": "max_batch", "inference_threads": "inference_threads",
     "batch_wait_ms": "batch_wait_ms", "rate_limit": "rate_limit_per_s",
-    "log_level": "log_level",
+    "log_level": "log_level", "target_prior": "target_prior",
 }
 
 
@@ -54,6 +54,11 @@ def _register_serve(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--rate-limit", type=float, help="requests/s per key, 0 = none (default 50)")
     p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.add_argument("--log-text", action="store_true", help="log listing titles (off by default)")
+    p.add_argument("--target-prior", metavar="CLASS=SHARE,...",
+                   help="the class mix of the marketplace served, e.g. 'benign=0.97,drugs=0.02,"
+                        "weapons=0.002,counterfeit=0.004,stolen_data=0.004' (contraband adapt "
+                        "prints an estimate per market): every score is corrected to it, one "
+                        "listing at a time (default: the training mix, about half drugs)")
     p.set_defaults(handler=_serve)
 
 
@@ -111,7 +116,6 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from serve.api.app import AUTH_OFF_WARNING, load_keys
-    from serve.api.settings import Settings
 
     if not 0 < args.port < 65536:
         raise ValueError(f"--port must be within 1..65535, got {args.port}")
@@ -127,6 +131,8 @@ def _serve(args: argparse.Namespace) -> int:
         os.environ["CONTRABAND_LOG_TEXT"] = "true"
     settings = Settings()
     load_keys(settings)  # fail now, with the fix in the message, rather than in each worker
+    if settings.target_prior:
+        check_target_prior(settings)
     if not settings.auth_enabled:
         print(AUTH_OFF_WARNING, file=sys.stderr)
     print(f"contraband API: serving model {settings.model!r} with {args.workers} worker(s); "
@@ -136,6 +142,16 @@ def _serve(args: argparse.Namespace) -> int:
                 log_config=uvicorn_log_config(settings.log_level.upper()),
                 timeout_graceful_shutdown=30)
     return 0
+
+
+def check_target_prior(settings: Settings) -> None:
+    """Refuse a target prior the served bundle cannot use, before any worker starts."""
+    from model import Classifier
+    from model.priors import parse_prior, recorded_source_prior
+
+    info = Classifier.inspect(settings.model, settings.models_dir)
+    parse_prior(settings.target_prior, info.labels.names)
+    recorded_source_prior(info.config, info.labels.names)
 
 
 def _apikey_create(args: argparse.Namespace) -> int:

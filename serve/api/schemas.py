@@ -116,6 +116,9 @@ class ModelCard(BaseModel):
         description="whether the thresholds in use differ from the bundle's own")
     thresholds_error: str | None = Field(
         None, description="why the stored overrides were not applied, if they were not")
+    target_prior: dict[str, float] | None = Field(
+        None, description="the class mix every score is corrected to (the server's "
+        "target_prior setting); null: the training mix")
     metrics: dict[str, Any] | None
     data_fingerprint: Any = None
     created_at: str | None

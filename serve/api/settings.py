@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     models_dir: str | None = Field(
         None, description="models folder (default $CONTRABAND_MODELS or artifacts/models)"
     )
+    target_prior: str | None = Field(
+        None, description="class mix of the marketplace served, 'benign=0.97,drugs=0.02,...' "
+        "(contraband adapt prints one per market): every score is corrected to it; unset: "
+        "the training mix")
 
     # security
     auth: Literal["on", "off"] = Field("on", description="'off' is for local development only")

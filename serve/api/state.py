@@ -49,14 +49,21 @@ class ModelState:
         self._override_checked = 0.0
         self._recent: dict[str, Classifier] = {}  # the current and the previous model
         if classifier is not None:
-            self._apply_overrides(classifier)
+            self._prepare(classifier)
             self._install(classifier)
 
     # -- loading -----------------------------------------------------------------------
     def _load_blocking(self) -> Classifier:
         clf = Classifier.load(self.settings.model, self.settings.models_dir)
-        self._apply_overrides(clf)
+        self._prepare(clf)
         return clf
+
+    def _prepare(self, clf: Classifier) -> None:
+        """The configured target prior (a bad one fails the load: scores silently left at
+        the training mix would mislead) and the stored thresholds."""
+        if self.settings.target_prior:
+            clf.set_target_prior(self.settings.target_prior)
+        self._apply_overrides(clf)
 
     def _apply_overrides(self, clf: Classifier) -> None:
         """Apply the stored thresholds for ``clf.version``; a bad entry is reported, not fatal."""
