@@ -122,6 +122,14 @@ def parse_prior(spec: str | Mapping[str, float], names: Sequence[str]) -> np.nda
     return prior_vector(spec, names)
 
 
+def prior_spec(prior: Mapping[str, float], floor: float = 0.001) -> str:
+    """``prior`` as :func:`parse_prior` reads it (``"benign=0.971,drugs=0.017,..."``), each
+    share at least ``floor``: an estimated 0 would make its class impossible to flag."""
+    if not 0 < floor < 1:
+        raise ValueError(f"floor must be within (0, 1), got {floor}")
+    return ",".join(f"{name}={max(float(share), floor):.4g}" for name, share in prior.items())
+
+
 def recorded_source_prior(config: Mapping, names: Sequence[str]) -> np.ndarray:
     """The source prior a bundle's config records, as a vector in ``names`` order."""
     raw = config.get("source_prior")

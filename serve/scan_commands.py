@@ -148,6 +148,9 @@ def _adapt(args: argparse.Namespace) -> int:
                if entry["adapted"] else f"not adapted ({entry['why']})")
         print(f"  {group}: {entry['rows']:,} rows, flagged {entry['flagged_before']:,} -> "
               f"{entry['flagged_after']:,}; estimated mix {mix}")
+        if entry["adapted"]:
+            print(f"    to serve this market one listing at a time: contraband serve "
+                  f"--target-prior {entry['target_prior']}")
         if "warning" in entry:
             print(f"    warning: {entry['warning']}")
     report = Path(summary["output"]).with_suffix(".adapt.json")

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from model import Classifier, registry
-from model.priors import label_shift_record
+from model.priors import label_shift_record, parse_prior
 from serve.scan import ScanOptions, run_scan
 from serve.scan.adapt import ADAPTED_COLUMN, AdaptError, AdaptOptions, adapt_scan
 from tests.fixtures import rows
@@ -82,6 +82,10 @@ def test_adapt_corrects_each_large_market_and_keeps_every_column(models_dir, ada
     assert set(after["decision"]) <= {"allow", "review", "block"}
     saved = json.loads(out.with_suffix(".adapt.json").read_text())
     assert saved["groups"]["shop"]["prior"] == shop["prior"]
+    # the estimate, ready for `contraband serve --target-prior`
+    served = dict(zip(CLASSES, parse_prior(shop["target_prior"], CLASSES), strict=True))
+    assert served["benign"] == pytest.approx(shop["prior"]["benign"], abs=0.01)
+    assert min(served.values()) > 0
 
 
 def test_adapt_refuses_what_it_cannot_do(models_dir, adaptable, tmp_path):
@@ -146,6 +150,7 @@ def test_adapt_command_prints_each_market(models_dir, adaptable, tmp_path, capsy
     assert code == 0
     assert "shop: 300 rows" in printed and "not adapted" in printed
     assert "rows adapted (bbse)" in printed
+    assert "contraband serve --target-prior benign=" in printed
     assert main(["adapt", str(scan), "--output", str(tmp_path / "em.parquet"), "--model",
                  adaptable, "--method", "em"]) == 0
     assert "rows adapted (em)" in capsys.readouterr().out

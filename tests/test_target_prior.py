@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from cli.main import main
 from model import BundleError, Classifier, registry
-from model.priors import parse_prior, source_prior
+from model.priors import parse_prior, prior_spec, source_prior
 from serve.api import create_app
 from tests.api_support import api_settings, headers
 from tests.fixtures import rows
@@ -65,6 +65,16 @@ def test_the_scores_odds_are_multiplied_by_target_over_training_mix(with_prior):
 def test_a_bad_mix_is_refused_with_the_reason(spec, message):
     with pytest.raises(ValueError, match=message):
         parse_prior(spec, CLASSES)
+
+
+def test_an_estimated_mix_is_written_as_a_spec_with_no_zero_share():
+    estimate = {"benign": 0.9712, "drugs": 0.0288, "weapons": 0.0, "counterfeit": 0.0,
+                "stolen_data": 0.0}
+    spec = prior_spec(estimate)
+    assert spec == "benign=0.9712,drugs=0.0288,weapons=0.001,counterfeit=0.001,stolen_data=0.001"
+    assert parse_prior(spec, CLASSES)[0] == pytest.approx(0.9712 / 1.003)
+    with pytest.raises(ValueError, match="floor"):
+        prior_spec(estimate, floor=0)
 
 
 def test_a_bundle_without_a_training_mix_cannot_take_a_target(tiny_classifier):

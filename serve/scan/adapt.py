@@ -31,6 +31,7 @@ from model.priors import (
     Adapter,
     adapt_groups,
     adapter,
+    prior_spec,
     recorded_source_prior,
 )
 from model.thresholds import decide, parse_thresholds
@@ -150,9 +151,9 @@ def _adapt_groups(proba: np.ndarray, groups: np.ndarray, adapt: Adapter, labels:
             entry.update(adapted=False, why=f"fewer than {min_rows} rows")
         else:
             changed[rows] = True
+            prior = {n: round(float(p), 5) for n, p in zip(names, result.prior, strict=True)}
             entry.update(adapted=True, iterations=result.iterations, converged=result.converged,
-                         prior={n: round(float(p), 5)
-                                for n, p in zip(names, result.prior, strict=True)})
+                         prior=prior, target_prior=prior_spec(prior))
         entry["flagged_after"] = int((adapted[rows].argmax(axis=1) != negative).sum())
         warning = look_alike_warning(entry, labels.negative)
         if warning:
