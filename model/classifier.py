@@ -235,8 +235,7 @@ class Classifier:
         the bundle records a validation confusion matrix; see :mod:`model.priors`). Pass
         scores at the training mix: with a target prior set (:meth:`set_target_prior`),
         :meth:`predict_proba`'s are already corrected to that mix."""
-        adapt, _ = adapter(method, self.config, self.labels.names)
-        return adapt(proba)
+        return adapter(method, self.config, self.labels.names).adapt(proba)
 
     def set_target_prior(self, prior: str | Mapping[str, float] | None) -> None:
         """Correct every score from now on to the class mix of the marketplace being served

@@ -202,13 +202,54 @@ def bbse_adapt(proba: np.ndarray, confusion: np.ndarray) -> PriorAdaptation:
     return PriorAdaptation(_corrected(proba, weights), prior / prior.sum(), 1, True, BBSE)
 
 
+def bbse_prior_interval(proba: np.ndarray, confusion: np.ndarray, *, rounds: int = 200,
+                        level: float = 0.95, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A percentile interval for :func:`bbse_adapt`'s estimated mix: the batch's counts of
+    predicted labels redrawn ``rounds`` times (multinomial, the batch's size), each draw
+    solved as the batch is. The validation confusion matrix is held fixed, so the interval
+    covers the batch's own sampling noise (large for a market of a few hundred rows), not
+    the matrix's (validation's small classes rest on 84–327 listings)."""
+    if rounds < 2 or not 0 < level < 1:
+        raise ValueError(f"need rounds >= 2 and 0 < level < 1, got {rounds} and {level}")
+    confusion = np.asarray(confusion, dtype=np.float64)
+    source = confusion.sum(axis=0)
+    proba = _checked_proba(proba, len(source))
+    if len(proba) == 0:
+        return source.copy(), source.copy()
+    present = source > 0
+    counts = np.bincount(proba.argmax(axis=1), minlength=len(source)) / len(proba)
+    draws = np.random.default_rng(seed).multinomial(len(proba), counts, size=rounds) / len(proba)
+    weights = np.zeros((rounds, len(source)))
+    weights[:, present] = np.clip(
+        np.linalg.lstsq(confusion[:, present], draws.T, rcond=None)[0].T, 0.0, None)
+    priors = weights * source
+    totals = priors.sum(axis=1, keepdims=True)
+    priors = np.divide(priors, totals, out=np.zeros_like(priors), where=totals > 0)[
+        totals[:, 0] > 0]
+    if len(priors) == 0:
+        return np.zeros(len(source)), np.zeros(len(source))
+    tail = (1 - level) / 2 * 100
+    return np.percentile(priors, tail, axis=0), np.percentile(priors, 100 - tail, axis=0)
+
+
 Adapter = Callable[[np.ndarray], PriorAdaptation]
+Interval = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
-def adapter(method: str, config: Mapping, names: Sequence[str]) -> tuple[Adapter, str]:
+@dataclass(frozen=True)
+class Estimator:
+    """An adaptation a bundle can do: the method it resolved to, the adaptation, and an
+    interval for its estimated mix where the method has one (BBSE)."""
+
+    method: str
+    adapt: Adapter
+    interval: Interval | None = None
+
+
+def adapter(method: str, config: Mapping, names: Sequence[str]) -> Estimator:
     """The adaptation a bundle (its ``config``) can do with ``method`` (one of
-    :data:`METHODS`), and the method it resolved to; a bundle that lacks what the method
-    needs raises :class:`BundleError` saying so."""
+    :data:`METHODS`); a bundle that lacks what the method needs raises
+    :class:`BundleError` saying so."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
     raw = config.get("validation_confusion")
@@ -221,9 +262,10 @@ def adapter(method: str, config: Mapping, names: Sequence[str]) -> tuple[Adapter
             matrix = confusion_matrix(raw, names)
         except ValueError as exc:
             raise BundleError(f"bundle {config.get('version', '?')}: {exc}") from exc
-        return (lambda proba: bbse_adapt(proba, matrix)), BBSE
+        return Estimator(BBSE, lambda proba: bbse_adapt(proba, matrix),
+                         lambda proba: bbse_prior_interval(proba, matrix))
     source = recorded_source_prior(config, names)
-    return (lambda proba: adapt_priors(proba, source)), EM
+    return Estimator(EM, lambda proba: adapt_priors(proba, source))
 
 
 def adapt_priors(

@@ -144,8 +144,10 @@ def _adapt(args: argparse.Namespace) -> int:
           f"{summary['model_version']}; training mix "
           + ", ".join(f"{n} {p:.3f}" for n, p in summary["source_prior"].items()))
     for group, entry in summary["groups"].items():
-        mix = (", ".join(f"{n} {entry['prior'][n]:.3f}" for n in names)
-               if entry["adapted"] else f"not adapted ({entry['why']})")
+        interval = entry.get("prior_interval") or {}
+        mix = (", ".join(f"{n} {entry['prior'][n]:.3f}" + (
+            f" [{interval[n][0]:.3f}–{interval[n][1]:.3f}]" if n in interval else "")
+            for n in names) if entry["adapted"] else f"not adapted ({entry['why']})")
         print(f"  {group}: {entry['rows']:,} rows, flagged {entry['flagged_before']:,} -> "
               f"{entry['flagged_after']:,}; estimated mix {mix}")
         if entry["adapted"]:

@@ -11,6 +11,7 @@ from model.priors import (
     adapt_priors,
     adapter,
     bbse_adapt,
+    bbse_prior_interval,
     confusion_matrix,
     label_shift_record,
     prior_vector,
@@ -119,6 +120,26 @@ def test_bbse_recovers_the_batch_mix_and_corrects_the_scores():
     np.testing.assert_allclose(result.proba.sum(axis=1), 1.0)
 
 
+def test_bbse_interval_holds_the_estimate_and_narrows_with_the_batch():
+    source = np.array([1 / 3, 1 / 3, 1 / 3])
+    target = np.array([0.8, 0.15, 0.05])
+    confusion = confusion_of(source, 30_000, seed=5)
+    widths = []
+    for n, seed in ((300, 6), (20_000, 7)):
+        x, _ = sample(target, n, seed)
+        proba = posteriors(x, source)
+        low, high = bbse_prior_interval(proba, confusion)
+        estimate = bbse_adapt(proba, confusion).prior
+        assert (low <= estimate + 1e-9).all() and (estimate <= high + 1e-9).all()
+        widths.append(high - low)
+        again = bbse_prior_interval(proba, confusion)
+        np.testing.assert_array_equal(again[0], low)  # seeded: the same interval again
+    assert (widths[1] < widths[0] / 3).all()
+    assert widths[1].max() < 0.05 and widths[0].max() > 0.05
+    with pytest.raises(ValueError, match="rounds"):
+        bbse_prior_interval(proba, confusion, rounds=1)
+
+
 def test_bbse_is_not_led_by_scores_that_are_wrong_out_of_domain():
     """A lawful market with a few listings unlike anything in training, which the model
     calls class 1 with almost no lawful score: EM rules class 1 out and hands their mass to
@@ -157,12 +178,12 @@ def test_the_record_and_the_adapter_a_bundle_config_gives():
     assert record["validation_confusion"] == {"benign": {"benign": 0.25, "drugs": 0.25},
                                               "drugs": {"benign": 0.0, "drugs": 0.5}}
     assert record["source_prior"] == pytest.approx({"benign": 0.5, "drugs": 0.5})
-    _, method = adapter("auto", record, names)
-    assert method == "bbse"
-    adapt, method = adapter("em", record, names)
-    assert method == "em" and adapt(proba).method == "em"
-    _, method = adapter("auto", {"source_prior": record["source_prior"]}, names)
-    assert method == "em"  # a bundle from before BBSE
+    bbse = adapter("auto", record, names)
+    assert bbse.method == "bbse" and bbse.interval is not None
+    em = adapter("em", record, names)
+    assert em.method == "em" and em.adapt(proba).method == "em" and em.interval is None
+    old = adapter("auto", {"source_prior": record["source_prior"]}, names)
+    assert old.method == "em"  # a bundle from before BBSE
     with pytest.raises(BundleError, match="no validation confusion matrix"):
         adapter("bbse", {"version": "old", "source_prior": record["source_prior"]}, names)
     with pytest.raises(ValueError, match="method must be one of"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +71,8 @@ def test_adapt_corrects_each_large_market_and_keeps_every_column(models_dir, ada
     assert summary["method"] == "bbse"  # the bundle records a confusion matrix
     shop, darknet = summary["groups"]["shop"], summary["groups"]["darknet"]
     assert shop["adapted"] and shop["prior"]["benign"] > 0.9
+    for name, (low, high) in shop["prior_interval"].items():
+        assert low <= shop["prior"][name] + 1e-4 and shop["prior"][name] <= high + 1e-4
     assert shop["flagged_after"] <= shop["flagged_before"]
     assert not darknet["adapted"] and "fewer than 100" in darknet["why"]
     is_shop = (after["market"] == "shop").to_numpy()
@@ -136,6 +139,7 @@ def test_a_bundle_from_before_bbse_adapts_by_em_and_refuses_bbse(models_dir, tin
             "min_rows": 100}
     summary = adapt_scan(AdaptOptions(**base, output=tmp_path / "a.parquet"))
     assert summary["method"] == "em" and summary["groups"]["shop"]["iterations"] > 1
+    assert "prior_interval" not in summary["groups"]["shop"]  # EM has none
     with pytest.raises(AdaptError, match=r"no validation confusion matrix.*method 'em'"):
         adapt_scan(AdaptOptions(**base, output=tmp_path / "b.parquet", method="bbse"))
 
@@ -150,6 +154,8 @@ def test_adapt_command_prints_each_market(models_dir, adaptable, tmp_path, capsy
     assert code == 0
     assert "shop: 300 rows" in printed and "not adapted" in printed
     assert "rows adapted (bbse)" in printed
+    assert re.search(r"estimated mix benign [01]\.\d{3} \[[01]\.\d{3}–[01]\.\d{3}\]",
+                     printed)  # the estimate with its interval
     assert "contraband serve --target-prior benign=" in printed
     assert main(["adapt", str(scan), "--output", str(tmp_path / "em.parquet"), "--model",
                  adaptable, "--method", "em"]) == 0

@@ -28,7 +28,7 @@ from model import BundleError, Classifier
 from model.priors import (
     AUTO,
     MIN_GROUP_ROWS,
-    Adapter,
+    Estimator,
     adapt_groups,
     adapter,
     prior_spec,
@@ -112,21 +112,21 @@ def adapt_scan(options: AdaptOptions) -> dict[str, Any]:
     except (BundleError, ValueError) as exc:
         raise AdaptError(f"bundle {info.version}: no usable source prior: {exc}") from exc
     try:
-        adapt, method = adapter(options.method, info.config, names)
+        estimator = adapter(options.method, info.config, names)
     except (BundleError, ValueError) as exc:
         raise AdaptError(str(exc)) from exc
     thresholds = parse_thresholds(info.config.get("thresholds") or {}, info.labels)
     scores = [f"score_{n}" for n in names]
 
     proba, groups = _read_scores(files, scores, options.by, info.version)
-    adapted, changed, summary_groups = _adapt_groups(proba, groups, adapt, info.labels,
+    adapted, changed, summary_groups = _adapt_groups(proba, groups, estimator, info.labels,
                                                      options.min_rows)
 
     decisions, _ = decide(adapted, info.labels, thresholds, with_reasons=False)
     labels = np.asarray(names, dtype=object)[adapted.argmax(axis=1)]
     _write(files, output, scores, adapted, labels, np.asarray(decisions, dtype=object), changed)
     summary = {"scan": str(options.scan), "output": str(output), "model_version": info.version,
-               "by": options.by, "rows": len(proba), "method": method,
+               "by": options.by, "rows": len(proba), "method": estimator.method,
                "source_prior": {n: round(float(p), 5) for n, p in zip(names, source,
                                                                       strict=True)},
                "groups": summary_groups}
@@ -134,12 +134,13 @@ def adapt_scan(options: AdaptOptions) -> dict[str, Any]:
     return summary
 
 
-def _adapt_groups(proba: np.ndarray, groups: np.ndarray, adapt: Adapter, labels: Any,
+def _adapt_groups(proba: np.ndarray, groups: np.ndarray, estimator: Estimator, labels: Any,
                   min_rows: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Each group adapted on its own (:func:`model.priors.adapt_groups`); the scores, which
-    rows changed, and a summary entry per group."""
+    rows changed, and a summary entry per group (with a 95% interval for its estimated mix
+    where the estimate has one)."""
     names, negative = list(labels.names), labels.index(labels.negative)
-    adapted, fitted = adapt_groups(proba, groups, adapt, min_rows=min_rows)
+    adapted, fitted = adapt_groups(proba, groups, estimator.adapt, min_rows=min_rows)
     changed = np.zeros(len(proba), dtype=bool)
     summary: dict[str, Any] = {}
     for key, group in fitted.items():
@@ -154,6 +155,10 @@ def _adapt_groups(proba: np.ndarray, groups: np.ndarray, adapt: Adapter, labels:
             prior = {n: round(float(p), 5) for n, p in zip(names, result.prior, strict=True)}
             entry.update(adapted=True, iterations=result.iterations, converged=result.converged,
                          prior=prior, target_prior=prior_spec(prior))
+            if estimator.interval is not None:
+                low, high = estimator.interval(proba[rows])
+                entry["prior_interval"] = {n: [round(float(lo), 5), round(float(hi), 5)]
+                                           for n, lo, hi in zip(names, low, high, strict=True)}
         entry["flagged_after"] = int((adapted[rows].argmax(axis=1) != negative).sum())
         warning = look_alike_warning(entry, labels.negative)
         if warning:

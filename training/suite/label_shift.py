@@ -52,7 +52,7 @@ def label_shift(classifier: Classifier, frames: dict[str, pd.DataFrame],
                   "prior and a confusion matrix)")
     source = prior_vector(record["source_prior"], names)
     methods = (BBSE, EM)  # the first is the one reported as ``after``
-    adapters = {m: adapter(m, record, names)[0] for m in methods}
+    adapters = {m: adapter(m, record, names).adapt for m in methods}
     result: dict[str, Any] = {
         "min_rows": min_rows, "method": methods[0], "source_prior_origin": origin,
         "source_prior": {n: rounded(p) for n, p in zip(names, source, strict=True)},
