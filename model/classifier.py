@@ -20,7 +20,7 @@ from model import registry
 from model.bundle import CARD_FILE, BundleError, finalise_bundle, verify_bundle
 from model.kinds import kind_class
 from model.labels import LabelSet
-from model.priors import AUTO, PriorAdaptation, adapter, parse_prior, recorded_source_prior
+from model.priors import AUTO, PriorAdaptation, adapter, recorded_source_prior, target_weights
 from model.text import DEFAULT_MAX_DESCRIPTION_CHARS, listing_text
 from model.thresholds import ClassThresholds, decide, parse_thresholds
 
@@ -250,9 +250,8 @@ class Classifier:
         if prior is None:
             self.target_prior = self._prior_weights = None
             return
-        target = parse_prior(prior, self.labels.names)
-        self._prior_weights = target / self.source_prior
-        self.target_prior = target
+        self.target_prior, self._prior_weights = target_weights(prior, self.config,
+                                                                self.labels.names)
 
     def set_thresholds(self, raw: Mapping[str, Mapping[str, float]]) -> None:
         """Use ``raw`` for the classes it names and the bundle's own thresholds for the rest

@@ -130,6 +130,15 @@ def prior_spec(prior: Mapping[str, float], floor: float = 0.001) -> str:
     return ",".join(f"{name}={max(float(share), floor):.4g}" for name, share in prior.items())
 
 
+def target_weights(spec: str | Mapping[str, float], config: Mapping,
+                   names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The target mix ``spec`` (:func:`parse_prior`) and the weights target / training mix
+    that correct a bundle's (its ``config``) scores to it; refuses what the bundle cannot
+    use (a malformed mix, or a bundle that records no training mix)."""
+    target = parse_prior(spec, names)
+    return target, target / recorded_source_prior(config, names)
+
+
 def recorded_source_prior(config: Mapping, names: Sequence[str]) -> np.ndarray:
     """The source prior a bundle's config records, as a vector in ``names`` order."""
     raw = config.get("source_prior")
@@ -191,11 +200,7 @@ def bbse_adapt(proba: np.ndarray, confusion: np.ndarray) -> PriorAdaptation:
     proba = _checked_proba(proba, len(source))
     if len(proba) == 0:
         return PriorAdaptation(proba.copy(), source.copy(), 0, True, BBSE)
-    present = source > 0
-    predicted = np.bincount(proba.argmax(axis=1), minlength=len(source)) / len(proba)
-    weights = np.ones(len(source))
-    weights[present] = np.clip(np.linalg.lstsq(confusion[:, present], predicted,
-                                               rcond=None)[0], 0.0, None)
+    weights = _bbse_weights(confusion, _predicted_shares(proba))
     prior = weights * source
     if prior.sum() <= 0:
         return PriorAdaptation(proba.copy(), source.copy(), 1, False, BBSE)
@@ -216,13 +221,9 @@ def bbse_prior_interval(proba: np.ndarray, confusion: np.ndarray, *, rounds: int
     proba = _checked_proba(proba, len(source))
     if len(proba) == 0:
         return source.copy(), source.copy()
-    present = source > 0
-    counts = np.bincount(proba.argmax(axis=1), minlength=len(source)) / len(proba)
-    draws = np.random.default_rng(seed).multinomial(len(proba), counts, size=rounds) / len(proba)
-    weights = np.zeros((rounds, len(source)))
-    weights[:, present] = np.clip(
-        np.linalg.lstsq(confusion[:, present], draws.T, rcond=None)[0].T, 0.0, None)
-    priors = weights * source
+    shares = _predicted_shares(proba)
+    draws = np.random.default_rng(seed).multinomial(len(proba), shares, size=rounds) / len(proba)
+    priors = _bbse_weights(confusion, draws) * source
     totals = priors.sum(axis=1, keepdims=True)
     priors = np.divide(priors, totals, out=np.zeros_like(priors), where=totals > 0)[
         totals[:, 0] > 0]
@@ -230,6 +231,21 @@ def bbse_prior_interval(proba: np.ndarray, confusion: np.ndarray, *, rounds: int
         return np.zeros(len(source)), np.zeros(len(source))
     tail = (1 - level) / 2 * 100
     return np.percentile(priors, tail, axis=0), np.percentile(priors, 100 - tail, axis=0)
+
+
+def _predicted_shares(proba: np.ndarray) -> np.ndarray:
+    """The share of rows whose highest score is each class: all BBSE reads of a batch."""
+    return np.bincount(proba.argmax(axis=1), minlength=proba.shape[1]) / len(proba)
+
+
+def _bbse_weights(confusion: np.ndarray, shares: np.ndarray) -> np.ndarray:
+    """w = π'/π solved from ``confusion`` · w = ``shares`` (one batch, or one row per draw),
+    negative weights clipped to 0; a class validation lacks keeps weight 1."""
+    present = confusion.sum(axis=0) > 0
+    weights = np.ones((*shares.shape[:-1], confusion.shape[1]))
+    solved = np.linalg.lstsq(confusion[:, present], np.atleast_2d(shares).T, rcond=None)[0]
+    weights[..., present] = np.clip(solved.T.reshape(*shares.shape[:-1], -1), 0.0, None)
+    return weights
 
 
 Adapter = Callable[[np.ndarray], PriorAdaptation]

@@ -147,11 +147,10 @@ def _serve(args: argparse.Namespace) -> int:
 def check_target_prior(settings: Settings) -> None:
     """Refuse a target prior the served bundle cannot use, before any worker starts."""
     from model import Classifier
-    from model.priors import parse_prior, recorded_source_prior
+    from model.priors import target_weights
 
     info = Classifier.inspect(settings.model, settings.models_dir)
-    parse_prior(settings.target_prior, info.labels.names)
-    recorded_source_prior(info.config, info.labels.names)
+    target_weights(settings.target_prior, info.config, info.labels.names)
 
 
 def _apikey_create(args: argparse.Namespace) -> int:

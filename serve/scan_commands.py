@@ -126,6 +126,13 @@ def _scan(args: argparse.Namespace) -> int:
     return 0 if summary["complete"] else 1
 
 
+def _share(entry: dict, name: str) -> str:
+    """One class's estimated share of a market, with its interval where there is one."""
+    low_high = (entry.get("prior_interval") or {}).get(name)
+    interval = f" [{low_high[0]:.3f}–{low_high[1]:.3f}]" if low_high else ""
+    return f"{name} {entry['prior'][name]:.3f}{interval}"
+
+
 def _adapt(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -144,10 +151,8 @@ def _adapt(args: argparse.Namespace) -> int:
           f"{summary['model_version']}; training mix "
           + ", ".join(f"{n} {p:.3f}" for n, p in summary["source_prior"].items()))
     for group, entry in summary["groups"].items():
-        interval = entry.get("prior_interval") or {}
-        mix = (", ".join(f"{n} {entry['prior'][n]:.3f}" + (
-            f" [{interval[n][0]:.3f}–{interval[n][1]:.3f}]" if n in interval else "")
-            for n in names) if entry["adapted"] else f"not adapted ({entry['why']})")
+        mix = (", ".join(_share(entry, n) for n in names) if entry["adapted"]
+               else f"not adapted ({entry['why']})")
         print(f"  {group}: {entry['rows']:,} rows, flagged {entry['flagged_before']:,} -> "
               f"{entry['flagged_after']:,}; estimated mix {mix}")
         if entry["adapted"]:

@@ -62,25 +62,28 @@ def label_shift(classifier: Classifier, frames: dict[str, pd.DataFrame],
         if frame is None or frame.empty:
             continue
         proba = classifier.predict_proba_texts(bundle_texts(classifier, frame))
-        entry_of_split: dict[str, Any] = {"before": market_score(proba, frame, labels)}
+        # key suffix → (the split's adapted scores, each market's adaptation)
+        runs = {("" if m == methods[0] else f"_{m}"):
+                adapt_groups(proba, frame["market"].to_numpy(), adapters[m], min_rows=min_rows)
+                for m in methods}
         markets: dict[str, Any] = {}
-        for method in methods:
-            suffix = "" if method == methods[0] else f"_{method}"
-            adapted, fitted = adapt_groups(proba, frame["market"].to_numpy(), adapters[method],
-                                           min_rows=min_rows)
-            entry_of_split[f"after{suffix}"] = market_score(adapted, frame, labels)
-            for market, group in fitted.items():
-                rows = frame.iloc[group.rows]
-                entry = markets.setdefault(market, {
-                    "rows": len(group.rows),
-                    "before": market_score(proba[group.rows], rows, labels)})
-                if group.result is not None:
+        for market, group in runs[""][1].items():  # the same groups for every method
+            rows = frame.iloc[group.rows]
+            entry: dict[str, Any] = {"rows": len(group.rows),
+                                     "before": market_score(proba[group.rows], rows, labels)}
+            if group.result is not None:
+                entry["true_prior"] = {n: rounded(np.mean(rows["label"] == n)) for n in names}
+            for suffix, (adapted, fitted) in runs.items():
+                fit = fitted[market].result
+                if fit is not None:
                     entry[f"estimated_prior{suffix}"] = {
-                        n: rounded(p) for n, p in zip(names, group.result.prior, strict=True)}
-                    entry["true_prior"] = {n: rounded(np.mean(rows["label"] == n))
-                                           for n in names}
+                        n: rounded(p) for n, p in zip(names, fit.prior, strict=True)}
                 entry[f"after{suffix}"] = market_score(adapted[group.rows], rows, labels)
-        result[split] = {**entry_of_split, "per_market": markets}
+            markets[market] = entry
+        result[split] = {"before": market_score(proba, frame, labels),
+                         **{f"after{suffix}": market_score(adapted, frame, labels)
+                            for suffix, (adapted, _) in runs.items()},
+                         "per_market": markets}
     return result
 
 
