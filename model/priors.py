@@ -152,9 +152,25 @@ def recorded_source_prior(config: Mapping, names: Sequence[str]) -> np.ndarray:
 def label_shift_record(proba: np.ndarray, truth: Sequence[int] | np.ndarray,
                        names: Sequence[str]) -> dict[str, object]:
     """What a bundle's config records for adaptation, from its validation scores and labels:
-    ``source_prior`` (for EM) and ``validation_confusion`` (for BBSE)."""
+    ``source_prior`` (for EM), ``validation_confusion`` (for BBSE) and ``validation_rows``,
+    how many listings the matrix's shares rest on (for BBSE's interval)."""
     return {"source_prior": source_prior(proba, names),
-            "validation_confusion": validation_confusion(proba, truth, names)}
+            "validation_confusion": validation_confusion(proba, truth, names),
+            "validation_rows": len(truth)}
+
+
+def recorded_validation_rows(config: Mapping) -> int | None:
+    """How many validation listings a bundle's confusion matrix rests on: recorded beside it
+    since the twenty-first session, read from the validation metrics for bundles before;
+    None where neither says."""
+    rows = config.get("validation_rows")
+    if rows is None:
+        metrics = config.get("metrics")
+        validation = metrics.get("validation") if isinstance(metrics, Mapping) else None
+        rows = validation.get("rows") if isinstance(validation, Mapping) else None
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+        return None
+    return rows
 
 
 def validation_confusion(proba: np.ndarray, truth: Sequence[int] | np.ndarray,
@@ -207,23 +223,38 @@ def bbse_adapt(proba: np.ndarray, confusion: np.ndarray) -> PriorAdaptation:
     return PriorAdaptation(_corrected(proba, weights), prior / prior.sum(), 1, True, BBSE)
 
 
-def bbse_prior_interval(proba: np.ndarray, confusion: np.ndarray, *, rounds: int = 200,
+def bbse_prior_interval(proba: np.ndarray, confusion: np.ndarray, *,
+                        validation_rows: int | None = None, rounds: int = 200,
                         level: float = 0.95, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """A percentile interval for :func:`bbse_adapt`'s estimated mix: the batch's counts of
-    predicted labels redrawn ``rounds`` times (multinomial, the batch's size), each draw
-    solved as the batch is. The validation confusion matrix is held fixed, so the interval
-    covers the batch's own sampling noise (large for a market of a few hundred rows), not
-    the matrix's (validation's small classes rest on 84–327 listings)."""
+    """A percentile interval for :func:`bbse_adapt`'s estimated mix: each of ``rounds``
+    rounds redraws the batch's counts of predicted labels (multinomial, the batch's size)
+    and solves them as the batch is.
+
+    With ``validation_rows`` (how many listings the confusion matrix was counted from) each
+    round also redraws the matrix from that many listings, so the interval covers both
+    sources of noise: the batch's own (large for a market of a few hundred rows) and the
+    matrix's (the small classes' columns rest on 84–327 validation listings). Without it the
+    matrix is held fixed and the interval is too narrow by that much.
+    """
     if rounds < 2 or not 0 < level < 1:
         raise ValueError(f"need rounds >= 2 and 0 < level < 1, got {rounds} and {level}")
+    if validation_rows is not None and validation_rows < 1:
+        raise ValueError(f"validation_rows must be at least 1, got {validation_rows}")
     confusion = np.asarray(confusion, dtype=np.float64)
     source = confusion.sum(axis=0)
     proba = _checked_proba(proba, len(source))
     if len(proba) == 0:
         return source.copy(), source.copy()
-    shares = _predicted_shares(proba)
-    draws = np.random.default_rng(seed).multinomial(len(proba), shares, size=rounds) / len(proba)
-    priors = _bbse_weights(confusion, draws) * source
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(len(proba), _predicted_shares(proba), size=rounds) / len(proba)
+    if validation_rows is None:
+        priors = _bbse_weights(confusion, draws) * source
+    else:
+        matrices = rng.multinomial(validation_rows, confusion.ravel() / confusion.sum(),
+                                   size=rounds).reshape(rounds, *confusion.shape)
+        matrices = matrices / validation_rows
+        priors = np.array([_bbse_weights(matrix, draw) * matrix.sum(axis=0)
+                           for matrix, draw in zip(matrices, draws, strict=True)])
     totals = priors.sum(axis=1, keepdims=True)
     priors = np.divide(priors, totals, out=np.zeros_like(priors), where=totals > 0)[
         totals[:, 0] > 0]
@@ -255,11 +286,13 @@ Interval = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 @dataclass(frozen=True)
 class Estimator:
     """An adaptation a bundle can do: the method it resolved to, the adaptation, and an
-    interval for its estimated mix where the method has one (BBSE)."""
+    interval for its estimated mix where the method has one (BBSE), with what noise the
+    interval covers."""
 
     method: str
     adapt: Adapter
     interval: Interval | None = None
+    interval_covers: str | None = None
 
 
 def adapter(method: str, config: Mapping, names: Sequence[str]) -> Estimator:
@@ -278,8 +311,14 @@ def adapter(method: str, config: Mapping, names: Sequence[str]) -> Estimator:
             matrix = confusion_matrix(raw, names)
         except ValueError as exc:
             raise BundleError(f"bundle {config.get('version', '?')}: {exc}") from exc
+        rows = recorded_validation_rows(config)
+        covers = (f"the batch's counts and the validation matrix's ({rows} listings)"
+                  if rows else "the batch's counts only (the bundle does not say how many "
+                  "validation listings its matrix rests on)")
         return Estimator(BBSE, lambda proba: bbse_adapt(proba, matrix),
-                         lambda proba: bbse_prior_interval(proba, matrix))
+                         lambda proba: bbse_prior_interval(proba, matrix,
+                                                           validation_rows=rows),
+                         covers)
     source = recorded_source_prior(config, names)
     return Estimator(EM, lambda proba: adapt_priors(proba, source))
 

@@ -150,6 +150,8 @@ def _adapt(args: argparse.Namespace) -> int:
     print(f"{summary['rows']:,} rows adapted ({summary['method']}) with "
           f"{summary['model_version']}; training mix "
           + ", ".join(f"{n} {p:.3f}" for n, p in summary["source_prior"].items()))
+    if summary.get("prior_interval_covers"):
+        print(f"  95% intervals cover {summary['prior_interval_covers']}")
     for group, entry in summary["groups"].items():
         mix = (", ".join(_share(entry, n) for n in names) if entry["adapted"]
                else f"not adapted ({entry['why']})")

@@ -15,6 +15,7 @@ from model.priors import (
     confusion_matrix,
     label_shift_record,
     prior_vector,
+    recorded_validation_rows,
     source_prior,
     validation_confusion,
 )
@@ -140,6 +141,30 @@ def test_bbse_interval_holds_the_estimate_and_narrows_with_the_batch():
         bbse_prior_interval(proba, confusion, rounds=1)
 
 
+def test_bbse_interval_covers_the_validation_matrix_noise_when_told_its_size():
+    """With a small validation split (300 listings) and a large batch, most of BBSE's error
+    is the confusion matrix's; an interval that redraws only the batch's counts misses the
+    true mix for most validation draws, one that also redraws the matrix covers it."""
+    source = np.array([1 / 3, 1 / 3, 1 / 3])
+    target = np.array([0.8, 0.15, 0.05])
+    x, _ = sample(target, 20_000, seed=7)
+    proba = posteriors(x, source)
+    covered = {"batch only": 0, "batch and matrix": 0}
+    for seed in range(100, 120):
+        confusion = confusion_of(source, 300, seed=seed)
+        for key, rows in (("batch only", None), ("batch and matrix", 300)):
+            low, high = bbse_prior_interval(proba, confusion, validation_rows=rows)
+            covered[key] += bool(((low <= target) & (target <= high)).all())
+    assert covered["batch only"] <= 5 and covered["batch and matrix"] >= 18, covered
+    # a matrix counted from very many listings adds next to nothing
+    confusion = confusion_of(source, 300, seed=100)
+    narrow = np.subtract(*bbse_prior_interval(proba, confusion)[::-1])
+    huge = np.subtract(*bbse_prior_interval(proba, confusion, validation_rows=10**9)[::-1])
+    np.testing.assert_allclose(huge, narrow, atol=0.005)
+    with pytest.raises(ValueError, match="validation_rows"):
+        bbse_prior_interval(proba, confusion, validation_rows=0)
+
+
 def test_bbse_is_not_led_by_scores_that_are_wrong_out_of_domain():
     """A lawful market with a few listings unlike anything in training, which the model
     calls class 1 with almost no lawful score: EM rules class 1 out and hands their mass to
@@ -178,8 +203,10 @@ def test_the_record_and_the_adapter_a_bundle_config_gives():
     assert record["validation_confusion"] == {"benign": {"benign": 0.25, "drugs": 0.25},
                                               "drugs": {"benign": 0.0, "drugs": 0.5}}
     assert record["source_prior"] == pytest.approx({"benign": 0.5, "drugs": 0.5})
+    assert record["validation_rows"] == 4
     bbse = adapter("auto", record, names)
     assert bbse.method == "bbse" and bbse.interval is not None
+    assert "validation matrix's (4 listings)" in bbse.interval_covers
     em = adapter("em", record, names)
     assert em.method == "em" and em.adapt(proba).method == "em" and em.interval is None
     old = adapter("auto", {"source_prior": record["source_prior"]}, names)
@@ -199,3 +226,26 @@ def test_a_confusion_matrix_needs_one_class_id_per_row(truth, message):
     proba = np.array([[0.9, 0.1], [0.6, 0.4], [0.3, 0.7], [0.2, 0.8]])
     with pytest.raises(ValueError, match=message):
         validation_confusion(proba, truth, ["benign", "drugs"])
+
+
+@pytest.mark.parametrize(("config", "rows"), [
+    ({"validation_rows": 17638, "metrics": {"validation": {"rows": 5}}}, 17638),
+    ({"metrics": {"validation": {"rows": 17638}}}, 17638),  # a bundle from before the key
+    ({"metrics": {"validation": {}}}, None),
+    ({"validation_rows": 0}, None),
+    ({"validation_rows": "many"}, None),
+    ({"validation_rows": True}, None),
+    ({}, None),
+])
+def test_recorded_validation_rows(config, rows):
+    assert recorded_validation_rows(config) == rows
+
+
+def test_an_interval_without_the_validation_size_says_it_covers_the_batch_only():
+    names = ["benign", "drugs"]
+    record = label_shift_record(np.array([[0.9, 0.1], [0.3, 0.7]]), [0, 1], names)
+    del record["validation_rows"]
+    estimator = adapter("bbse", record, names)
+    assert "batch's counts only" in estimator.interval_covers
+    low, high = estimator.interval(np.array([[0.8, 0.2]] * 50 + [[0.2, 0.8]] * 50))
+    assert (low <= high).all()

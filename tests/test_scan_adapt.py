@@ -69,6 +69,7 @@ def test_adapt_corrects_each_large_market_and_keeps_every_column(models_dir, ada
     assert list(after.columns) == [*before.columns, ADAPTED_COLUMN]
     assert after["id"].tolist() == before["id"].tolist()  # every row, in order
     assert summary["method"] == "bbse"  # the bundle records a confusion matrix
+    assert f"validation matrix's ({len(rows())} listings)" in summary["prior_interval_covers"]
     shop, darknet = summary["groups"]["shop"], summary["groups"]["darknet"]
     assert shop["adapted"] and shop["prior"]["benign"] > 0.9
     for name, (low, high) in shop["prior_interval"].items():

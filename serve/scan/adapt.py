@@ -129,6 +129,7 @@ def adapt_scan(options: AdaptOptions) -> dict[str, Any]:
                "by": options.by, "rows": len(proba), "method": estimator.method,
                "source_prior": {n: round(float(p), 5) for n, p in zip(names, source,
                                                                       strict=True)},
+               "prior_interval_covers": estimator.interval_covers,
                "groups": summary_groups}
     output.with_suffix(".adapt.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
