@@ -235,3 +235,18 @@ def test_sections_score_each_bundle_on_its_own_input(tiny_classifier):
     assert suite == crossmarket.market_score(served, frame, title_only.labels)
     full = tiny_classifier.predict_proba(listings_of(frame))
     assert (served.argmax(axis=1) != full.argmax(axis=1)).any()  # the inputs do differ
+
+
+def test_label_shift_interval_check_names_the_true_shares_outside_the_interval():
+    from training.suite.label_shift import interval_check
+
+    names = ["benign", "drugs", "weapons"]
+    low, high = np.array([0.96, 0.01, 0.0]), np.array([0.98, 0.03, 0.004])
+    # a lawful market the model misreads: 2% "drugs" estimated where there are none
+    check = interval_check((low, high), np.array([1.0, 0.0, 0.0]), names)
+    assert check["true_in_interval"] == ["weapons"]
+    assert check["estimated_interval"]["drugs"] == [0.01, 0.03]
+    # a true share of exactly 1 on an upper end that percentiles approach counts as inside
+    near = interval_check((np.array([0.9992, 0.0, 0.0]), np.array([0.9998, 0.0008, 0.0])),
+                          np.array([1.0, 0.0, 0.0]), names)
+    assert near["true_in_interval"] == names

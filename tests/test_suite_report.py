@@ -43,6 +43,14 @@ def test_full_suite_writes_one_self_contained_report(tiny_dataset, models_dir, t
     assert {"label_shift.test.macro_f1_adapted_bbse",
             "label_shift.test.macro_f1_adapted_em"} <= set(saved["headline"])
     assert "macro-F1 adapted (bbse)" in html and "macro-F1 adapted (em)" in html
+    assert "true shares inside the 95% interval" in html
+    assert "validation matrix's" in shift["interval_covers"]
+    checked = [e for split in ("test", "oot", "cross_market")
+               for e in shift.get(split, {}).get("per_market", {}).values()
+               if "true_in_interval" in e]
+    for entry in checked:
+        assert set(entry["true_in_interval"]) <= set(shift["source_prior"])
+    assert bool(checked) == any(k.endswith("interval_coverage") for k in saved["headline"])
 
 
 def test_compare_two_runs(tiny_dataset, models_dir, tmp_path):
@@ -129,3 +137,25 @@ def test_explain_cli_rejects_bad_input(models_dir, capsys):
     assert main(["explain", "Glock", "--top-k", "0"]) == 2
     assert main(["explain", "Glock", "--class", "cats"]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_label_shift_checks_each_adapted_markets_interval_against_its_true_mix(
+        tiny_dataset, tiny_classifier):
+    from data.dataset import load_splits
+    from training.suite.label_shift import headline, label_shift
+
+    frames = load_splits(tiny_dataset)
+    result = label_shift(tiny_classifier, frames, min_rows=10)
+    checked = {(split, market): entry for split in ("oot", "cross_market")
+               for market, entry in result[split]["per_market"].items()}
+    assert checked[("cross_market", "gamma")]["rows"] >= 10
+    for entry in checked.values():
+        assert set(entry["estimated_interval"]) == set(result["source_prior"])
+        for low, high in entry["estimated_interval"].values():
+            assert 0 <= low <= high <= 1
+    pairs = [(len(e["true_in_interval"]), len(result["source_prior"]))
+             for e in result["cross_market"]["per_market"].values()]
+    assert result["cross_market"]["interval_coverage"] == pytest.approx(
+        sum(k for k, _ in pairs) / sum(n for _, n in pairs), abs=1e-4)
+    assert headline(result)["label_shift.cross_market.interval_coverage"] == (
+        result["cross_market"]["interval_coverage"])

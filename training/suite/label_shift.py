@@ -52,10 +52,13 @@ def label_shift(classifier: Classifier, frames: dict[str, pd.DataFrame],
                   "prior and a confusion matrix)")
     source = prior_vector(record["source_prior"], names)
     methods = (BBSE, EM)  # the first is the one reported as ``after``
-    adapters = {m: adapter(m, record, names).adapt for m in methods}
+    estimators = {m: adapter(m, record, names) for m in methods}
+    adapters = {m: estimator.adapt for m, estimator in estimators.items()}
+    interval = estimators[methods[0]].interval
     result: dict[str, Any] = {
         "min_rows": min_rows, "method": methods[0], "source_prior_origin": origin,
         "source_prior": {n: rounded(p) for n, p in zip(names, source, strict=True)},
+        "interval_covers": estimators[methods[0]].interval_covers,
     }
     for split in SPLITS:
         frame = frames.get(split)
@@ -72,7 +75,10 @@ def label_shift(classifier: Classifier, frames: dict[str, pd.DataFrame],
             entry: dict[str, Any] = {"rows": len(group.rows),
                                      "before": market_score(proba[group.rows], rows, labels)}
             if group.result is not None:
-                entry["true_prior"] = {n: rounded(np.mean(rows["label"] == n)) for n in names}
+                truth = np.array([np.mean(rows["label"] == n) for n in names])
+                entry["true_prior"] = {n: rounded(p) for n, p in zip(names, truth, strict=True)}
+                if interval is not None:
+                    entry.update(interval_check(interval(proba[group.rows]), truth, names))
             for suffix, (adapted, fitted) in runs.items():
                 fit = fitted[market].result
                 if fit is not None:
@@ -84,7 +90,34 @@ def label_shift(classifier: Classifier, frames: dict[str, pd.DataFrame],
                          **{f"after{suffix}": market_score(adapted, frame, labels)
                             for suffix, (adapted, _) in runs.items()},
                          "per_market": markets}
+        checked = [e for e in markets.values() if "true_in_interval" in e]
+        if checked:
+            result[split]["interval_coverage"] = rounded(
+                sum(len(e["true_in_interval"]) for e in checked) / (len(checked) * len(names)))
     return result
+
+
+# how far outside an interval a true share may lie and still count as inside: the shares
+# are shown to three decimals, and a true share of exactly 0 or 1 sits on the boundary
+# that percentiles of redrawn estimates approach but need not reach
+_COVERAGE_SLACK = 5e-4
+
+
+def interval_check(low_high: tuple[np.ndarray, np.ndarray], truth: np.ndarray,
+                   names: list[str]) -> dict[str, Any]:
+    """A market's 95% interval for its estimated mix (what `contraband adapt` prints) and
+    which classes' true shares it holds.
+
+    The interval covers sampling noise (the market's counts and the validation matrix's).
+    Where the true share lies outside it, the estimate's own assumption failed: that the
+    model errs on this market's listings of each class as it did on validation's. That is
+    the mark of text unlike the training data's, which sampling noise cannot explain.
+    """
+    low, high = low_high
+    inside = (low - _COVERAGE_SLACK <= truth) & (truth <= high + _COVERAGE_SLACK)
+    return {"estimated_interval": {n: [rounded(lo), rounded(hi)]
+                                   for n, lo, hi in zip(names, low, high, strict=True)},
+            "true_in_interval": [n for n, ok in zip(names, inside, strict=True) if ok]}
 
 
 def headline(result: dict[str, Any]) -> dict[str, float]:
@@ -96,6 +129,9 @@ def headline(result: dict[str, Any]) -> dict[str, float]:
     for split in SPLITS:
         if split in result:
             out[f"label_shift.{split}.macro_f1_before"] = result[split]["before"]["macro_f1"]
+            if "interval_coverage" in result[split]:
+                out[f"label_shift.{split}.interval_coverage"] = (
+                    result[split]["interval_coverage"])
             for key, method in keys.items():
                 if key in result[split]:
                     out[f"label_shift.{split}.macro_f1_adapted_{method}"] = (

@@ -172,6 +172,15 @@ def explanations(r: dict[str, Any]) -> tuple[str, Figures]:
     return "\n".join(parts), {}
 
 
+def _coverage_cell(entry: dict[str, Any], names: list[str]) -> str:
+    """'k of n' true shares inside the market's interval, naming the ones outside."""
+    inside = entry.get("true_in_interval")
+    if inside is None:
+        return ""
+    outside = [n for n in names if n not in inside]
+    return f"{len(inside)} of {len(names)}" + (f" (not {', '.join(outside)})" if outside else "")
+
+
 def label_shift(r: dict[str, Any]) -> tuple[str, Figures]:
     names = list(r["source_prior"])
     method = r.get("method", "em")
@@ -187,13 +196,21 @@ def label_shift(r: dict[str, Any]) -> tuple[str, Figures]:
         "): " + ", ".join(f"{n} {p:.3f}" for n, p in r["source_prior"].items()) + ".</p>",
         table(["split", "rows", "macro-F1", f"macro-F1 adapted ({method})",
                *(["macro-F1 adapted (em)"] if em_too else []), "lawful FP rate",
-               f"lawful FP rate adapted ({method})"],
+               f"lawful FP rate adapted ({method})",
+               *(["true shares inside the 95% interval"] if em_too else [])],
               [[s, r[s]["before"]["rows"], r[s]["before"]["macro_f1"],
                 r[s]["after"]["macro_f1"],
                 *([r[s]["after_em"]["macro_f1"]] if em_too else []),
-                r[s]["before"]["benign_fp_rate"], r[s]["after"]["benign_fp_rate"]]
+                r[s]["before"]["benign_fp_rate"], r[s]["after"]["benign_fp_rate"],
+                *([r[s].get("interval_coverage", "")] if em_too else [])]
                for s in ("test", "oot", "cross_market") if s in r]),
     ]
+    if r.get("interval_covers"):
+        parts.append(
+            f"<p>The 95% intervals of the {method} estimate cover "
+            f"{html.escape(r['interval_covers'])}: sampling noise. A market whose true shares "
+            "fall outside them breaks the estimate's assumption that the model errs on its "
+            "listings as on validation's (text unlike the training data's).</p>")
     rows = []
     for split in ("test", "oot", "cross_market"):
         for market, e in r.get(split, {}).get("per_market", {}).items():
@@ -203,10 +220,11 @@ def label_shift(r: dict[str, Any]) -> tuple[str, Figures]:
                          ", ".join(f"{n} {estimate[n]:.2f}" for n in names) if estimate
                          else "not adapted (too few rows)",
                          ", ".join(f"{n} {e['true_prior'][n]:.2f}" for n in names)
-                         if estimate else ""])
+                         if estimate else "", _coverage_cell(e, names)])
     parts += ["<h3>Per market</h3>",
               table(["split", "market", "rows", "macro-F1", f"adapted ({method})",
-                     "lawful FP rate", "adapted", "estimated mix", "true mix"], rows)]
+                     "lawful FP rate", "adapted", "estimated mix", "true mix",
+                     "true shares inside the interval"], rows)]
     return "".join(parts), {}
 
 
