@@ -253,6 +253,16 @@ class Classifier:
         self.target_prior, self._prior_weights = target_weights(prior, self.config,
                                                                 self.labels.names)
 
+    def at_training_mix(self, proba: np.ndarray) -> np.ndarray:
+        """``proba`` from :meth:`predict_proba` with the target prior taken out again: the
+        scores at the training mix, which is what the validation confusion matrix was
+        counted at (BBSE reads predicted labels against it). Without a target prior,
+        ``proba`` itself."""
+        if self._prior_weights is None:
+            return proba
+        raw = np.asarray(proba, dtype=np.float64) / self._prior_weights
+        return raw / raw.sum(axis=1, keepdims=True)
+
     def set_thresholds(self, raw: Mapping[str, Mapping[str, float]]) -> None:
         """Use ``raw`` for the classes it names and the bundle's own thresholds for the rest
         (``{}`` drops every override); validated first."""

@@ -20,7 +20,7 @@ _SERVE_FLAGS = {
     "feedback_db": "feedback_db", "thresholds_file": "thresholds_file",
     "max_batch": "max_batch", "inference_threads": "inference_threads",
     "batch_wait_ms": "batch_wait_ms", "rate_limit": "rate_limit_per_s",
-    "log_level": "log_level", "target_prior": "target_prior",
+    "log_level": "log_level", "target_prior": "target_prior", "mix_window": "mix_window",
 }
 
 
@@ -59,6 +59,9 @@ def _register_serve(subparsers: argparse._SubParsersAction) -> None:
                         "weapons=0.002,counterfeit=0.004,stolen_data=0.004' (contraband adapt "
                         "prints an estimate per market): every score is corrected to it, one "
                         "listing at a time (default: the training mix, about half drugs)")
+    p.add_argument("--mix-window", type=int, metavar="N",
+                   help="predicted labels kept to estimate the served marketplace's class mix "
+                        "(GET /v1/mix; default 10000, 0 = off)")
     p.set_defaults(handler=_serve)
 
 

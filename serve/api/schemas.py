@@ -129,6 +129,24 @@ class ModelCard(BaseModel):
     config: dict[str, Any] = Field(description="the bundle's config.json without file hashes")
 
 
+class MixOut(BaseModel):
+    model_version: str
+    listings: int = Field(description="labels of the served model in this process's window")
+    seen: int = Field(description="listings this process has scored with the served model")
+    min_rows: int = Field(description="labels needed for an estimate")
+    method: str = Field(description="how the mix is estimated (bbse)")
+    estimated_mix: dict[str, float] | None = Field(
+        description="each class's estimated share of the listings scored; null: see detail")
+    interval: dict[str, list[float]] | None = Field(
+        None, description="95% interval of each share")
+    interval_covers: str | None = Field(None, description="what noise the interval covers")
+    suggested_target_prior: str | None = Field(
+        None, description="the estimate as a target_prior setting (each share at least 0.001)")
+    target_prior: dict[str, float] | None = Field(
+        None, description="the target prior in force (null: the training mix)")
+    detail: str
+
+
 class ReloadOut(BaseModel):
     reloaded: bool
     version: str | None

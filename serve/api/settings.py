@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     batch_max_listings: int = Field(256, ge=1, description="listings per model call")
     inference_threads: int = Field(1, ge=1, le=64, description="model calls run at once")
 
+    # the served marketplace's class mix (GET /v1/mix)
+    mix_window: int = Field(10_000, ge=0, le=1_000_000,
+                            description="predicted labels kept to estimate the served "
+                            "marketplace's class mix; 0 = off")
+    mix_min_rows: int = Field(200, ge=1, description="labels needed before GET /v1/mix "
+                              "gives an estimate")
+
     # explanations
     explain_top_k: int = Field(10, ge=1, le=100)
     explain_budget_s: float = Field(0.25, gt=0, le=30, description="per request, all listings")

@@ -18,6 +18,7 @@ import numpy as np
 
 from model import Classifier
 from serve.api.metrics import Metrics
+from serve.api.mix import MixMonitor
 from serve.api.overrides import ThresholdOverrides
 from serve.api.settings import Settings
 
@@ -40,6 +41,7 @@ class ModelState:
         self.settings = settings
         self.metrics = metrics
         self.overrides = overrides
+        self.mix = MixMonitor(settings.mix_window)
         self.classifier: Classifier | None = None
         self.load_error: str | None = None
         self.loaded_at: float | None = None
@@ -147,4 +149,6 @@ class ModelState:
         proba = np.array([[p.scores[n] for n in names] for p in predictions])
         self.metrics.observe_predictions(names, proba, [p.label for p in predictions],
                                          [p.decision for p in predictions])
+        # at the training mix: the labels BBSE reads against the validation confusion matrix
+        self.mix.observe(clf.version, clf.at_training_mix(proba).argmax(axis=1))
         return predictions

@@ -1,4 +1,5 @@
-"""``GET /v1/model`` (the model card) and ``PUT /v1/thresholds`` (admin)."""
+"""``GET /v1/model`` (the model card), ``GET /v1/mix`` (the served marketplace's estimated
+class mix) and ``PUT /v1/thresholds`` (admin)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from model.bundle import CARD_FILE, dataset_fingerprint
 from model.explain import supports_explanations
 from model.thresholds import ClassThresholds
 from serve.api.errors import ApiError
+from serve.api.mix import estimate_mix
 from serve.api.routes.common import current_classifier
-from serve.api.schemas import COMMON_ERRORS, ModelCard, ThresholdsOut, ThresholdsUpdate
+from serve.api.schemas import COMMON_ERRORS, MixOut, ModelCard, ThresholdsOut, ThresholdsUpdate
 from serve.api.security import AdminCaller, ClassifyCaller
 from serve.api.services import ServicesDep
 
@@ -55,6 +57,27 @@ async def model_card(
         "card": _read_card(clf),
         "config": config,
     }
+
+
+@router.get("/mix", response_model=MixOut,
+            summary="the served marketplace's class mix, estimated from the listings scored")
+async def served_mix(
+    _: ClassifyCaller,
+    services: ServicesDep,
+) -> dict[str, Any]:
+    """The class mix of the listings this process scored lately (the last `mix_window`, by
+    BBSE against the bundle's validation confusion matrix), with a 95% interval and the
+    `target_prior` setting that would serve that mix. `estimated_mix` is null, and `detail`
+    says why, until `mix_min_rows` listings have been scored, with `mix_window` 0, or for a
+    bundle that records no confusion matrix."""
+    clf = current_classifier(services)
+    window = services.state.mix.snapshot()
+    settings = services.settings
+    if settings.mix_window == 0:
+        return {**estimate_mix(clf, window, settings.mix_min_rows),
+                "detail": "the window is off (mix_window = 0)"}
+    return await asyncio.get_running_loop().run_in_executor(
+        None, estimate_mix, clf, window, settings.mix_min_rows)
 
 
 @router.put("/thresholds", response_model=ThresholdsOut,

@@ -1,0 +1,139 @@
+"""`GET /v1/mix`: the served marketplace's class mix, estimated by BBSE from the labels of
+the listings the API scored (at the training mix, whatever target prior is in force)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from model import Classifier, registry
+from model.priors import bbse_adapt, confusion_matrix, label_shift_record, parse_prior
+from serve.api import create_app
+from serve.api.mix import MixMonitor
+from tests.api_support import api_settings, headers
+from tests.fixtures import rows
+
+CLASSES = ["benign", "drugs", "weapons", "counterfeit", "stolen_data"]
+LAWFUL_MARKET = "benign=0.97,drugs=0.02,weapons=0.004,counterfeit=0.003,stolen_data=0.003"
+H = headers("all")
+
+
+def save_default(tiny_classifier, root: Path, version: str, *, record: bool = True) -> Path:
+    """A models folder whose default is the tiny bundle, with (or without) what a trained
+    bundle records for adaptation."""
+    data = rows()
+    config = {**tiny_classifier.config, "version": version}
+    if record:
+        config.update(label_shift_record(
+            tiny_classifier.predict_proba([t for t, _ in data]),
+            [CLASSES.index(label) for _, label in data], CLASSES))
+    Classifier(tiny_classifier.model, tiny_classifier.labels,
+               thresholds={n: t.to_dict() for n, t in tiny_classifier.thresholds.items()},
+               config=config).save(root / version)
+    registry.set_default(version, root)
+    return root
+
+
+def lawful_traffic(n: int) -> list[dict[str, str]]:
+    lawful = [t for t, label in rows() if label == "benign"]
+    return [{"title": lawful[i % len(lawful)]} for i in range(n)]
+
+
+def test_the_window_keeps_the_last_labels_of_the_current_model_in_order():
+    monitor = MixMonitor(5)
+    monitor.observe("a", np.array([0, 1, 2]))
+    monitor.observe("a", np.array([3, 4, 0, 1]))
+    window = monitor.snapshot()
+    assert window.model_version == "a" and window.seen == 7
+    assert window.labels.tolist() == [2, 3, 4, 0, 1]  # the oldest two are gone
+    monitor.observe("a", np.arange(5).repeat(3) % 5)  # a batch longer than the window
+    assert monitor.snapshot().labels.tolist() == [3, 3, 4, 4, 4]
+    monitor.observe("b", np.array([1, 1]))  # a new model starts a new window
+    window = monitor.snapshot()
+    assert (window.model_version, window.labels.tolist(), window.seen) == ("b", [1, 1], 2)
+    off = MixMonitor(0)
+    off.observe("a", np.array([1, 2]))
+    assert off.snapshot().labels.tolist() == []
+    with pytest.raises(ValueError, match="window"):
+        MixMonitor(-1)
+
+
+def test_at_training_mix_takes_the_target_prior_out_again(tiny_classifier, tmp_path):
+    root = save_default(tiny_classifier, tmp_path / "models", "baseline-mix")
+    clf = Classifier.load("default", root)
+    titles = [t for t, _ in rows()]
+    plain = clf.predict_proba(titles)
+    np.testing.assert_array_equal(clf.at_training_mix(plain), plain)
+    clf.set_target_prior(LAWFUL_MARKET)
+    served = clf.predict_proba(titles)
+    assert np.abs(served - plain).max() > 0.05
+    np.testing.assert_allclose(clf.at_training_mix(served), plain, atol=1e-9)
+
+
+def test_the_api_estimates_the_served_mix_once_it_has_scored_enough(tiny_classifier, tmp_path):
+    root = save_default(tiny_classifier, tmp_path / "models", "baseline-mix")
+    settings = api_settings(tmp_path, models_dir=str(root), mix_min_rows=40)
+    with TestClient(create_app(settings)) as client:
+        client.post("/v1/admin/reload", headers=H)
+        client.post("/v1/classify", json={"listings": lawful_traffic(30)}, headers=H)
+        early = client.get("/v1/mix", headers=H).json()
+        assert early["estimated_mix"] is None and early["listings"] == 30
+        assert "needs at least 40" in early["detail"]
+        client.post("/v1/classify", json={"listings": lawful_traffic(50)}, headers=H)
+        mix = client.get("/v1/mix", headers=H).json()
+        assert client.get("/v1/mix").status_code == 401  # a classify key is needed
+    assert mix["listings"] == mix["seen"] == 80 and mix["method"] == "bbse"
+    assert sum(mix["estimated_mix"].values()) == pytest.approx(1, abs=1e-4)
+    # the estimate is BBSE's on the labels the model gave these listings
+    clf = Classifier.load("default", root)
+    labels = clf.predict_proba([x["title"] for x in lawful_traffic(30) + lawful_traffic(50)])
+    expected = bbse_adapt(np.eye(5)[labels.argmax(axis=1)],
+                          confusion_matrix(clf.config["validation_confusion"], CLASSES)).prior
+    assert list(mix["estimated_mix"].values()) == pytest.approx(expected.tolist(), abs=1e-4)
+    assert mix["estimated_mix"]["benign"] > 0.5  # lawful traffic
+    for name, (low, high) in mix["interval"].items():
+        assert low - 1e-4 <= mix["estimated_mix"][name] <= high + 1e-4
+    assert "validation matrix's" in mix["interval_covers"]
+    served = dict(zip(CLASSES, parse_prior(mix["suggested_target_prior"], CLASSES),
+                      strict=True))
+    assert served["benign"] == pytest.approx(mix["estimated_mix"]["benign"], abs=0.01)
+    assert mix["target_prior"] is None
+
+
+def test_a_target_prior_in_force_does_not_change_what_the_window_reads(tiny_classifier,
+                                                                        tmp_path):
+    """The confusion matrix was counted at the training mix, so the window must hold the
+    labels at that mix: the same traffic gives the same estimate with or without a target."""
+    root = save_default(tiny_classifier, tmp_path / "models", "baseline-mix")
+    estimates = []
+    for name, target in (("plain", None), ("served", LAWFUL_MARKET)):
+        settings = api_settings(tmp_path / name, models_dir=str(root), mix_min_rows=20,
+                                target_prior=target)
+        with TestClient(create_app(settings)) as client:
+            client.post("/v1/admin/reload", headers=H)
+            traffic = [{"title": t} for t, _ in rows()] * 3
+            client.post("/v1/classify", json={"listings": traffic}, headers=H)
+            estimates.append(client.get("/v1/mix", headers=H).json())
+    assert estimates[1]["target_prior"] is not None
+    assert estimates[0]["estimated_mix"] == estimates[1]["estimated_mix"]
+
+
+def test_the_mix_says_why_there_is_no_estimate(tiny_classifier, tmp_path):
+    old = save_default(tiny_classifier, tmp_path / "old", "baseline-old", record=False)
+    with TestClient(create_app(api_settings(tmp_path / "a", models_dir=str(old),
+                                            mix_min_rows=1))) as client:
+        client.post("/v1/admin/reload", headers=H)
+        client.post("/v1/classify", json={"listings": lawful_traffic(5)}, headers=H)
+        answer = client.get("/v1/mix", headers=H).json()
+    assert answer["estimated_mix"] is None and "no validation confusion matrix" in answer["detail"]
+    root = save_default(tiny_classifier, tmp_path / "models", "baseline-mix")
+    with TestClient(create_app(api_settings(tmp_path / "b", models_dir=str(root),
+                                            mix_window=0, mix_min_rows=1))) as client:
+        client.post("/v1/admin/reload", headers=H)
+        client.post("/v1/classify", json={"listings": lawful_traffic(5)}, headers=H)
+        answer = client.get("/v1/mix", headers=H).json()
+    assert answer["estimated_mix"] is None and "off" in answer["detail"]
+    assert answer["listings"] == 0
