@@ -137,3 +137,21 @@ def test_the_mix_says_why_there_is_no_estimate(tiny_classifier, tmp_path):
         answer = client.get("/v1/mix", headers=H).json()
     assert answer["estimated_mix"] is None and "off" in answer["detail"]
     assert answer["listings"] == 0
+
+
+def test_metrics_export_the_served_mix_once_there_is_an_estimate(tiny_classifier, tmp_path):
+    root = save_default(tiny_classifier, tmp_path / "models", "baseline-mix")
+    settings = api_settings(tmp_path, models_dir=str(root), mix_min_rows=20)
+    with TestClient(create_app(settings)) as client:
+        client.post("/v1/admin/reload", headers=H)
+        assert "contraband_estimated_class_share{" not in client.get("/metrics").text
+        client.post("/v1/classify", json={"listings": lawful_traffic(40)}, headers=H)
+        text = client.get("/metrics").text
+        mix = client.get("/v1/mix", headers=H).json()
+    series = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
+              if line.startswith("contraband_estimated_class_share{")}
+    assert len(series) == 3 * len(CLASSES)
+    key = 'contraband_estimated_class_share{bound="estimate",class_name="benign"}'
+    assert series[key] == pytest.approx(mix["estimated_mix"]["benign"])
+    low = series['contraband_estimated_class_share{bound="low",class_name="benign"}']
+    assert low == pytest.approx(mix["interval"]["benign"][0])

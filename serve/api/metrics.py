@@ -6,7 +6,7 @@ them. Run one worker per container/port when exact totals matter.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from prometheus_client import (
@@ -57,6 +57,10 @@ class Metrics:
                                     ["key"], registry=r)
         self.explanations = Counter("contraband_explanations", "explanations by outcome",
                                     ["status"], registry=r)
+        self.mix = Gauge("contraband_estimated_class_share",
+                         "each class's share of the listings scored lately, estimated by "
+                         "BBSE (GET /v1/mix), with its 95% interval (bound = low / high)",
+                         ["class_name", "bound"], registry=r)
 
     def observe_predictions(self, names: Sequence[str], proba: np.ndarray,
                             labels: Sequence[str], decisions: Sequence[str]) -> None:
@@ -66,6 +70,18 @@ class Metrics:
             child = self.scores.labels(class_name=name)
             for value in proba[:, column]:
                 child.observe(float(value))
+
+    def set_mix(self, estimate: Mapping[str, float] | None,
+                interval: Mapping[str, Sequence[float]] | None) -> None:
+        """The served mix's estimate and interval; none (too few listings yet, or a bundle
+        that cannot estimate) leaves no series, rather than a stale one."""
+        self.mix.clear()
+        for name, share in (estimate or {}).items():
+            self.mix.labels(class_name=name, bound="estimate").set(share)
+            if interval and name in interval:
+                low, high = interval[name]
+                self.mix.labels(class_name=name, bound="low").set(low)
+                self.mix.labels(class_name=name, bound="high").set(high)
 
     def set_model(self, version: str, kind: str) -> None:
         self.model_info.clear()

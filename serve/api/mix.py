@@ -106,3 +106,12 @@ def estimate_mix(clf: Classifier, window: MixWindow, min_rows: int) -> dict[str,
                    "as on validation's listings, which text unlike the training data's breaks "
                    "(the suite's label-shift section measures how often)"),
     }
+
+
+def served_mix(clf: Classifier, monitor: MixMonitor, min_rows: int) -> dict[str, Any]:
+    """:func:`estimate_mix` for the monitor's current window (what ``GET /v1/mix`` answers
+    and ``/metrics`` exports)."""
+    answer = estimate_mix(clf, monitor.snapshot(), min_rows)
+    if monitor.window == 0:
+        answer["detail"] = "the window is off (mix_window = 0)"
+    return answer

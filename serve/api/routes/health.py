@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
+from serve.api.mix import served_mix
 from serve.api.services import ServicesDep
 
 router = APIRouter(tags=["operations"])
@@ -28,4 +31,9 @@ async def readyz(services: ServicesDep) -> JSONResponse:
 @router.get("/metrics", summary="Prometheus metrics (text format)",
             response_class=Response, responses={200: {"content": {"text/plain": {}}}})
 async def metrics(services: ServicesDep) -> Response:
+    clf = services.state.classifier
+    if clf is not None:  # the served mix as of this scrape (GET /v1/mix)
+        answer = await asyncio.get_running_loop().run_in_executor(
+            None, served_mix, clf, services.state.mix, services.settings.mix_min_rows)
+        services.metrics.set_mix(answer["estimated_mix"], answer["interval"])
     return Response(services.metrics.render(), media_type=services.metrics.content_type)

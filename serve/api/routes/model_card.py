@@ -12,7 +12,7 @@ from model.bundle import CARD_FILE, dataset_fingerprint
 from model.explain import supports_explanations
 from model.thresholds import ClassThresholds
 from serve.api.errors import ApiError
-from serve.api.mix import estimate_mix
+from serve.api.mix import served_mix
 from serve.api.routes.common import current_classifier
 from serve.api.schemas import COMMON_ERRORS, MixOut, ModelCard, ThresholdsOut, ThresholdsUpdate
 from serve.api.security import AdminCaller, ClassifyCaller
@@ -61,7 +61,7 @@ async def model_card(
 
 @router.get("/mix", response_model=MixOut,
             summary="the served marketplace's class mix, estimated from the listings scored")
-async def served_mix(
+async def mix(
     _: ClassifyCaller,
     services: ServicesDep,
 ) -> dict[str, Any]:
@@ -71,13 +71,8 @@ async def served_mix(
     says why, until `mix_min_rows` listings have been scored, with `mix_window` 0, or for a
     bundle that records no confusion matrix."""
     clf = current_classifier(services)
-    window = services.state.mix.snapshot()
-    settings = services.settings
-    if settings.mix_window == 0:
-        return {**estimate_mix(clf, window, settings.mix_min_rows),
-                "detail": "the window is off (mix_window = 0)"}
     return await asyncio.get_running_loop().run_in_executor(
-        None, estimate_mix, clf, window, settings.mix_min_rows)
+        None, served_mix, clf, services.state.mix, services.settings.mix_min_rows)
 
 
 @router.put("/thresholds", response_model=ThresholdsOut,
