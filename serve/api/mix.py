@@ -89,8 +89,9 @@ def estimate_mix(clf: Classifier, window: MixWindow, min_rows: int) -> dict[str,
     except BundleError as exc:
         return {**answer, "detail": str(exc)}
     if len(labels) < min_rows:
-        return {**answer, "detail": f"{len(labels)} listings scored by {clf.version} in this "
-                f"process's window; an estimate needs at least {min_rows}"}
+        scored = f"{len(labels)} listing{'' if len(labels) == 1 else 's'}"
+        return {**answer, "detail": f"{scored} scored by {clf.version} in this process's "
+                f"window; an estimate needs at least {min_rows}"}
     one_hot = np.eye(len(names))[labels]
     fitted = estimator.adapt(one_hot)
     mix = {n: round(float(p), 5) for n, p in zip(names, fitted.prior, strict=True)}
