@@ -253,6 +253,12 @@ class Classifier:
         self.target_prior, self._prior_weights = target_weights(prior, self.config,
                                                                 self.labels.names)
 
+    def target_prior_by_class(self) -> dict[str, float] | None:
+        """The target prior in force by class name (None: the training mix)."""
+        if self.target_prior is None:
+            return None
+        return {n: float(p) for n, p in zip(self.labels.names, self.target_prior, strict=True)}
+
     def at_training_mix(self, proba: np.ndarray) -> np.ndarray:
         """``proba`` from :meth:`predict_proba` with the target prior taken out again: the
         scores at the training mix, which is what the validation confusion matrix was

@@ -139,6 +139,19 @@ def target_weights(spec: str | Mapping[str, float], config: Mapping,
     return target, target / recorded_source_prior(config, names)
 
 
+def named_shares(shares: Sequence[float] | np.ndarray, names: Sequence[str],
+                 digits: int = 5) -> dict[str, float]:
+    """A class mix as reports and answers show it: by class name, rounded."""
+    return {n: round(float(p), digits) for n, p in zip(names, shares, strict=True)}
+
+
+def named_intervals(low: np.ndarray, high: np.ndarray, names: Sequence[str],
+                    digits: int = 5) -> dict[str, list[float]]:
+    """:func:`bbse_prior_interval`'s bounds by class name, rounded: ``{name: [low, high]}``."""
+    return {n: [round(float(lo), digits), round(float(hi), digits)]
+            for n, lo, hi in zip(names, low, high, strict=True)}
+
+
 def recorded_source_prior(config: Mapping, names: Sequence[str]) -> np.ndarray:
     """The source prior a bundle's config records, as a vector in ``names`` order."""
     raw = config.get("source_prior")

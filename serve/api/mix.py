@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from model import BundleError, Classifier
-from model.priors import BBSE, adapter, prior_spec
+from model.priors import BBSE, adapter, named_intervals, named_shares, prior_spec
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,7 @@ def estimate_mix(clf: Classifier, window: MixWindow, min_rows: int) -> dict[str,
         "seen": window.seen if current else 0, "min_rows": min_rows, "method": BBSE,
         "estimated_mix": None, "interval": None, "interval_covers": None,
         "suggested_target_prior": None,
-        "target_prior": None if clf.target_prior is None else dict(
-            zip(names, map(float, clf.target_prior), strict=True)),
+        "target_prior": clf.target_prior_by_class(),
     }
     try:
         estimator = adapter(BBSE, clf.config, names)
@@ -94,12 +93,11 @@ def estimate_mix(clf: Classifier, window: MixWindow, min_rows: int) -> dict[str,
                 f"window; an estimate needs at least {min_rows}"}
     one_hot = np.eye(len(names))[labels]
     fitted = estimator.adapt(one_hot)
-    mix = {n: round(float(p), 5) for n, p in zip(names, fitted.prior, strict=True)}
+    mix = named_shares(fitted.prior, names)
     low, high = estimator.interval(one_hot)
     return {
         **answer, "estimated_mix": mix,
-        "interval": {n: [round(float(lo), 5), round(float(hi), 5)]
-                     for n, lo, hi in zip(names, low, high, strict=True)},
+        "interval": named_intervals(low, high, names),
         "interval_covers": estimator.interval_covers,
         "suggested_target_prior": prior_spec(mix),
         "detail": ("the mix of the last listings this process scored, read against the "

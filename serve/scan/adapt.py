@@ -31,6 +31,8 @@ from model.priors import (
     Estimator,
     adapt_groups,
     adapter,
+    named_intervals,
+    named_shares,
     prior_spec,
     recorded_source_prior,
 )
@@ -127,8 +129,7 @@ def adapt_scan(options: AdaptOptions) -> dict[str, Any]:
     _write(files, output, scores, adapted, labels, np.asarray(decisions, dtype=object), changed)
     summary = {"scan": str(options.scan), "output": str(output), "model_version": info.version,
                "by": options.by, "rows": len(proba), "method": estimator.method,
-               "source_prior": {n: round(float(p), 5) for n, p in zip(names, source,
-                                                                      strict=True)},
+               "source_prior": named_shares(source, names),
                "prior_interval_covers": estimator.interval_covers,
                "groups": summary_groups}
     output.with_suffix(".adapt.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -153,13 +154,12 @@ def _adapt_groups(proba: np.ndarray, groups: np.ndarray, estimator: Estimator, l
             entry.update(adapted=False, why=f"fewer than {min_rows} rows")
         else:
             changed[rows] = True
-            prior = {n: round(float(p), 5) for n, p in zip(names, result.prior, strict=True)}
+            prior = named_shares(result.prior, names)
             entry.update(adapted=True, iterations=result.iterations, converged=result.converged,
                          prior=prior, target_prior=prior_spec(prior))
             if estimator.interval is not None:
                 low, high = estimator.interval(proba[rows])
-                entry["prior_interval"] = {n: [round(float(lo), 5), round(float(hi), 5)]
-                                           for n, lo, hi in zip(names, low, high, strict=True)}
+                entry["prior_interval"] = named_intervals(low, high, names)
         entry["flagged_after"] = int((adapted[rows].argmax(axis=1) != negative).sum())
         warning = look_alike_warning(entry, labels.negative)
         if warning:

@@ -46,8 +46,7 @@ async def model_card(
         "thresholds": {n: t.to_dict() for n, t in clf.thresholds.items()},
         "thresholds_overridden": clf.thresholds != clf.bundle_thresholds,
         "thresholds_error": services.state.overrides_error,
-        "target_prior": None if clf.target_prior is None else dict(
-            zip(clf.labels.names, map(float, clf.target_prior), strict=True)),
+        "target_prior": clf.target_prior_by_class(),
         "metrics": config.get("metrics"),
         "data_fingerprint": dataset_fingerprint(config),
         "created_at": None if config.get("created_at") is None else str(config["created_at"]),
