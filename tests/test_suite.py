@@ -250,3 +250,28 @@ def test_label_shift_interval_check_names_the_true_shares_outside_the_interval()
     near = interval_check((np.array([0.9992, 0.0, 0.0]), np.array([0.9998, 0.0008, 0.0])),
                           np.array([1.0, 0.0, 0.0]), names)
     assert near["true_in_interval"] == names
+
+
+def test_each_half_of_a_market_is_served_at_the_mix_of_the_other_half():
+    from model.priors import PriorAdaptation
+    from training.suite.label_shift import served_at_other_half_mix
+
+    names = ["benign", "drugs", "weapons"]
+    record = {"source_prior": {"benign": 0.5, "drugs": 0.25, "weapons": 0.25}}
+    rng = np.random.default_rng(1)
+    proba = rng.dirichlet(np.ones(3), size=40)
+    seen: list[int] = []
+
+    def mean_mix(rows: np.ndarray) -> PriorAdaptation:  # an estimate we can predict
+        seen.append(len(rows))
+        return PriorAdaptation(rows, rows.mean(axis=0), 1, True)
+
+    served = served_at_other_half_mix(proba, mean_mix, record, names)
+    assert seen == [20, 20]
+    first = np.random.default_rng(0).permutation(40) < 20
+    for half in (first, ~first):
+        mix = proba[~half].mean(axis=0)
+        expected = proba[half] * (mix / mix.sum()) / np.array([0.5, 0.25, 0.25])
+        np.testing.assert_allclose(served[half], expected / expected.sum(axis=1, keepdims=True),
+                                   atol=1e-4)  # the mix passes through a 4-digit spec
+    np.testing.assert_allclose(served.sum(axis=1), 1.0)

@@ -159,3 +159,10 @@ def test_label_shift_checks_each_adapted_markets_interval_against_its_true_mix(
         sum(k for k, _ in pairs) / sum(n for _, n in pairs), abs=1e-4)
     assert headline(result)["label_shift.cross_market.interval_coverage"] == (
         result["cross_market"]["interval_coverage"])
+    # markets of at least twice min_rows are also served one at a time at the other half's
+    # mix; smaller ones keep their scores
+    for market, entry in result["cross_market"]["per_market"].items():
+        assert ("after_served" in entry) == (entry["rows"] >= 20), market
+    assert any("after_served" in e for e in result["cross_market"]["per_market"].values())
+    assert headline(result)["label_shift.cross_market.macro_f1_served_other_half_mix"] == (
+        result["cross_market"]["after_served"]["macro_f1"])

@@ -6,6 +6,11 @@ a scan's output). This section measures what that does on the evaluation splits,
 each split's rows by market as a crawl of each market would be. It is a different protocol
 from the rest of the suite: every figure here used a whole market's rows (never their
 labels) to score each of them, which a one-listing-at-a-time API call cannot do.
+
+The one exception, ``after_served``, is the API's way: each half of a market scored one
+listing at a time with the target prior estimated from the other half (what a server given
+``GET /v1/mix``'s ``suggested_target_prior`` from earlier traffic does), so no listing's own
+text shapes the mix it is scored at.
 """
 
 from __future__ import annotations
@@ -20,10 +25,14 @@ from model.priors import (
     BBSE,
     EM,
     MIN_GROUP_ROWS,
+    Adapter,
     adapt_groups,
     adapter,
     label_shift_record,
+    named_shares,
+    prior_spec,
     prior_vector,
+    target_weights,
 )
 from training.suite.common import bundle_texts, rounded
 from training.suite.crossmarket import market_score
@@ -70,6 +79,7 @@ def label_shift(classifier: Classifier, frames: dict[str, pd.DataFrame],
                 adapt_groups(proba, frame["market"].to_numpy(), adapters[m], min_rows=min_rows)
                 for m in methods}
         markets: dict[str, Any] = {}
+        served = proba.copy()  # markets too small to halve keep their scores
         for market, group in runs[""][1].items():  # the same groups for every method
             rows = frame.iloc[group.rows]
             entry: dict[str, Any] = {"rows": len(group.rows),
@@ -85,16 +95,38 @@ def label_shift(classifier: Classifier, frames: dict[str, pd.DataFrame],
                     entry[f"estimated_prior{suffix}"] = {
                         n: rounded(p) for n, p in zip(names, fit.prior, strict=True)}
                 entry[f"after{suffix}"] = market_score(adapted[group.rows], rows, labels)
+            if len(group.rows) >= 2 * min_rows:
+                served[group.rows] = served_at_other_half_mix(
+                    proba[group.rows], adapters[methods[0]], record, names)
+                entry["after_served"] = market_score(served[group.rows], rows, labels)
             markets[market] = entry
         result[split] = {"before": market_score(proba, frame, labels),
                          **{f"after{suffix}": market_score(adapted, frame, labels)
                             for suffix, (adapted, _) in runs.items()},
+                         "after_served": market_score(served, frame, labels),
                          "per_market": markets}
         checked = [e for e in markets.values() if "true_in_interval" in e]
         if checked:
             result[split]["interval_coverage"] = rounded(
                 sum(len(e["true_in_interval"]) for e in checked) / (len(checked) * len(names)))
     return result
+
+
+def served_at_other_half_mix(proba: np.ndarray, adapt: Adapter, record: dict[str, Any],
+                             names: list[str], seed: int = 0) -> np.ndarray:
+    """One market's scores as a server would give them one listing at a time, set to the
+    market's mix as estimated from earlier traffic: the rows split in two random halves
+    (seeded), each scored at the target prior ``adapt`` estimates from the other half,
+    written as ``GET /v1/mix`` suggests it (:func:`model.priors.prior_spec`: no share under
+    0.001) and applied as ``--target-prior`` applies it."""
+    first = np.random.default_rng(seed).permutation(len(proba)) < len(proba) // 2
+    served = np.empty_like(proba)
+    for half in (first, ~first):
+        mix = named_shares(adapt(proba[~half]).prior, names)
+        _, weights = target_weights(prior_spec(mix), record, names)
+        corrected = proba[half] * weights
+        served[half] = corrected / corrected.sum(axis=1, keepdims=True)
+    return served
 
 
 # how far outside an interval a true share may lie and still count as inside: the shares
@@ -129,6 +161,9 @@ def headline(result: dict[str, Any]) -> dict[str, float]:
     for split in SPLITS:
         if split in result:
             out[f"label_shift.{split}.macro_f1_before"] = result[split]["before"]["macro_f1"]
+            if "after_served" in result[split]:
+                out[f"label_shift.{split}.macro_f1_served_other_half_mix"] = (
+                    result[split]["after_served"]["macro_f1"])
             if "interval_coverage" in result[split]:
                 out[f"label_shift.{split}.interval_coverage"] = (
                     result[split]["interval_coverage"])
