@@ -127,6 +127,22 @@ def test_hard_negative_groups_from_toml(tmp_path: Path, tiny_classifier):
         assert low <= g["fp_rate_argmax"] <= high
         assert g["fp_rate_block"] <= g["fp_rate_block_or_review"]
         assert sum(g["predicted"].values()) == g["rows"]
+    # no validation split and no record in the bundle: nothing to estimate a mix with
+    assert result["served"] is False and "fp_rate_served" not in groups["knives"]
+
+    frames = {"test": rows, "validation": rows}
+    kept = hard_negatives.hard_negatives(tiny_classifier, frames, definition)
+    assert kept["served"] is True  # markets too small to halve keep their scores
+    for g in kept["groups"].values():
+        assert g["fp_served"] == g["fp_argmax"]
+    served = hard_negatives.hard_negatives(tiny_classifier, frames, definition, min_rows=2)
+    halved = rows.groupby("market").size()
+    assert (halved >= 4).any()
+    for g in served["groups"].values():
+        # lawful shops served at their own, lawful, estimated mix flag no more than before
+        assert g["fp_served"] <= g["fp_argmax"]
+        low, high = g["fp_rate_served_interval"]
+        assert low <= g["fp_rate_served"] <= high
 
 
 @pytest.mark.parametrize(("hits", "n", "low", "high"), [
@@ -275,3 +291,24 @@ def test_each_half_of_a_market_is_served_at_the_mix_of_the_other_half():
         np.testing.assert_allclose(served[half], expected / expected.sum(axis=1, keepdims=True),
                                    atol=1e-4)  # the mix passes through a 4-digit spec
     np.testing.assert_allclose(served.sum(axis=1), 1.0)
+
+
+def test_served_scores_serve_each_large_enough_market_at_its_other_halfs_mix():
+    from model.priors import PriorAdaptation
+    from training.suite.label_shift import served_scores
+
+    names = ["benign", "drugs"]
+    record = {"source_prior": {"benign": 0.5, "drugs": 0.5}}
+    borderline = [0.45, 0.55]
+    proba = np.array([[0.9, 0.1]] * 36 + [borderline] * 4 + [borderline] * 6)
+    markets = np.array(["shop"] * 40 + ["dark"] * 6)
+
+    def mean_mix(rows: np.ndarray) -> PriorAdaptation:
+        return PriorAdaptation(rows, rows.mean(axis=0), 1, True)
+
+    served = served_scores(proba, markets, mean_mix, record, names, min_rows=10)
+    # the lawful shop's borderline listings are lawful at the shop's own mix ...
+    assert (served[36:40].argmax(axis=1) == 0).all()
+    assert (served[:36].argmax(axis=1) == 0).all()
+    # ... and a market too small to halve (6 < 2 x 10) keeps its scores
+    np.testing.assert_array_equal(served[40:], proba[40:])

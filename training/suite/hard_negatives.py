@@ -2,6 +2,12 @@
 
 The groups are data, not code: ``hard_negatives.toml`` next to this module (or any file
 passed as ``definition``) says which rows belong to which group.
+
+Each rate is given twice: as the bundle scores a listing on its own, and as a server set to
+the listing's marketplace's mix scores it (``served``: each market of a split served one
+listing at a time at the mix estimated from its other half, as the label-shift section
+does; a lawful shop's server is told that its shop is lawful, which is what a moderation
+team running one would do).
 """
 
 from __future__ import annotations
@@ -15,10 +21,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model import Classifier
+from model import BundleError, Classifier
+from model.priors import BBSE, MIN_GROUP_ROWS, adapter
 from model.thresholds import BLOCK, REVIEW
 from training.metrics import wilson_interval
 from training.suite.common import bundle_texts, rounded
+from training.suite.label_shift import adaptation_record, served_scores
 
 DEFAULT_DEFINITION = Path(__file__).with_name("hard_negatives.toml")
 RULE_FIELDS = {"source", "category", "title"}
@@ -108,7 +116,8 @@ def hard_negative_rows(frames: dict[str, pd.DataFrame], splits: list[str],
 
 
 def hard_negatives(classifier: Classifier, frames: dict[str, pd.DataFrame],
-                   definition: str | Path | None = None) -> dict[str, Any]:
+                   definition: str | Path | None = None,
+                   min_rows: int = MIN_GROUP_ROWS) -> dict[str, Any]:
     """Per group: rows, and the share flagged by argmax label and by the bundle's decisions.
 
     The argmax rate comes with its 95% Wilson interval: several groups have a few dozen rows
@@ -122,12 +131,21 @@ def hard_negatives(classifier: Classifier, frames: dict[str, pd.DataFrame],
     proba = classifier.predict_proba_texts(bundle_texts(classifier, scored))
     decisions = np.asarray(classifier.decide(proba)[0])
     labels = np.asarray(classifier.labels.names)[proba.argmax(axis=1)]
+    served = served_labels(classifier, frames, splits, scored["uid"], min_rows)
     result = {}
     for group in groups:
         mask = masks[group.name][any_group]
         n = int(mask.sum())
         predicted = pd.Series(labels[mask]).value_counts().to_dict()
         flagged = int(np.sum(labels[mask] != classifier.labels.negative))
+        if served is not None and n:
+            served_flagged = int(np.sum(served[mask] != classifier.labels.negative))
+            served_entry = {
+                "fp_served": served_flagged, "fp_rate_served": rounded(served_flagged / n),
+                "fp_rate_served_interval": [rounded(v)
+                                            for v in wilson_interval(served_flagged, n)]}
+        else:
+            served_entry = {}
         result[group.name] = {
             "looks_like": group.looks_like,
             "rows": n,
@@ -139,9 +157,33 @@ def hard_negatives(classifier: Classifier, frames: dict[str, pd.DataFrame],
             "fp_rate_block_or_review": rounded(np.mean(np.isin(decisions[mask],
                                                                [BLOCK, REVIEW]))) if n else None,
             "predicted": {str(k): int(v) for k, v in predicted.items()},
+            **served_entry,
         }
     return {"splits": splits, "definition": str(Path(definition or DEFAULT_DEFINITION)),
-            "groups": result}
+            "served": served is not None, "groups": result}
+
+
+def served_labels(classifier: Classifier, frames: dict[str, pd.DataFrame], splits: list[str],
+                  uids: pd.Series, min_rows: int = MIN_GROUP_ROWS) -> np.ndarray | None:
+    """The label each of ``uids`` gets when its split's market is served at its other half's
+    mix (:func:`training.suite.label_shift.served_scores`; a uid in several splits takes its
+    first, as :func:`hard_negative_rows` keeps it); None for a bundle that cannot adapt."""
+    try:
+        record, _ = adaptation_record(classifier, frames)
+        adapt = adapter(BBSE, record, classifier.labels.names).adapt
+    except (BundleError, KeyError):
+        return None
+    names = list(classifier.labels.names)
+    by_uid: dict[str, str] = {}
+    for split in splits:
+        frame = frames[split]
+        proba = classifier.predict_proba_texts(bundle_texts(classifier, frame))
+        served = served_scores(proba, frame["market"].to_numpy(), adapt, record, names,
+                               min_rows)
+        for uid, label in zip(frame["uid"], np.asarray(names)[served.argmax(axis=1)],
+                              strict=True):
+            by_uid.setdefault(uid, label)
+    return np.asarray([by_uid[u] for u in uids])
 
 
 def headline(result: dict[str, Any]) -> dict[str, float]:
@@ -150,4 +192,6 @@ def headline(result: dict[str, Any]) -> dict[str, float]:
         if g["rows"]:
             out[f"hard_negatives.{name}.fp_rate_argmax"] = g["fp_rate_argmax"]
             out[f"hard_negatives.{name}.fp_rate_block_or_review"] = g["fp_rate_block_or_review"]
+            if "fp_rate_served" in g:
+                out[f"hard_negatives.{name}.fp_rate_served"] = g["fp_rate_served"]
     return out

@@ -49,16 +49,7 @@ def label_shift(classifier: Classifier, frames: dict[str, pd.DataFrame],
     """
     labels = classifier.labels
     names = list(labels.names)
-    record = classifier.config
-    origin = "bundle"
-    if not (record.get("source_prior") and record.get("validation_confusion")):
-        # a bundle that predates either: both computed here, as training records them
-        val = frames["validation"]
-        record = label_shift_record(
-            classifier.predict_proba_texts(bundle_texts(classifier, val)),
-            [labels.index(v) for v in val["label"]], names)
-        origin = ("computed from the validation split (the bundle does not record a source "
-                  "prior and a confusion matrix)")
+    record, origin = adaptation_record(classifier, frames)
     source = prior_vector(record["source_prior"], names)
     methods = (BBSE, EM)  # the first is the one reported as ``after``
     estimators = {m: adapter(m, record, names) for m in methods}
@@ -79,7 +70,8 @@ def label_shift(classifier: Classifier, frames: dict[str, pd.DataFrame],
                 adapt_groups(proba, frame["market"].to_numpy(), adapters[m], min_rows=min_rows)
                 for m in methods}
         markets: dict[str, Any] = {}
-        served = proba.copy()  # markets too small to halve keep their scores
+        served = served_scores(proba, frame["market"].to_numpy(), adapters[methods[0]], record,
+                               names, min_rows)
         for market, group in runs[""][1].items():  # the same groups for every method
             rows = frame.iloc[group.rows]
             entry: dict[str, Any] = {"rows": len(group.rows),
@@ -96,8 +88,6 @@ def label_shift(classifier: Classifier, frames: dict[str, pd.DataFrame],
                         n: rounded(p) for n, p in zip(names, fit.prior, strict=True)}
                 entry[f"after{suffix}"] = market_score(adapted[group.rows], rows, labels)
             if len(group.rows) >= 2 * min_rows:
-                served[group.rows] = served_at_other_half_mix(
-                    proba[group.rows], adapters[methods[0]], record, names)
                 entry["after_served"] = market_score(served[group.rows], rows, labels)
             markets[market] = entry
         result[split] = {"before": market_score(proba, frame, labels),
@@ -110,6 +100,36 @@ def label_shift(classifier: Classifier, frames: dict[str, pd.DataFrame],
             result[split]["interval_coverage"] = rounded(
                 sum(len(e["true_in_interval"]) for e in checked) / (len(checked) * len(names)))
     return result
+
+
+def adaptation_record(classifier: Classifier, frames: dict[str, pd.DataFrame]
+                      ) -> tuple[dict[str, Any], str]:
+    """What adaptation reads (``source_prior``, ``validation_confusion``,
+    ``validation_rows``): the bundle's own, or for a bundle that predates them, computed from
+    the validation split as training records them; and which of the two it is."""
+    record = classifier.config
+    if record.get("source_prior") and record.get("validation_confusion"):
+        return record, "bundle"
+    labels = classifier.labels
+    val = frames["validation"]
+    computed = label_shift_record(
+        classifier.predict_proba_texts(bundle_texts(classifier, val)),
+        [labels.index(v) for v in val["label"]], list(labels.names))
+    return computed, ("computed from the validation split (the bundle does not record a "
+                      "source prior and a confusion matrix)")
+
+
+def served_scores(proba: np.ndarray, markets: np.ndarray, adapt: Adapter,
+                  record: dict[str, Any], names: list[str],
+                  min_rows: int = MIN_GROUP_ROWS) -> np.ndarray:
+    """A split's scores with each market of at least ``2 * min_rows`` rows served at its
+    other half's mix (:func:`served_at_other_half_mix`); smaller markets keep theirs."""
+    served = np.array(proba, dtype=np.float64, copy=True)
+    for rows in pd.Series(np.arange(len(markets))).groupby(
+            np.asarray(markets).astype(str)).indices.values():
+        if len(rows) >= 2 * min_rows:
+            served[rows] = served_at_other_half_mix(proba[rows], adapt, record, names)
+    return served
 
 
 def served_at_other_half_mix(proba: np.ndarray, adapt: Adapter, record: dict[str, Any],

@@ -123,22 +123,29 @@ def hard_negatives(r: dict[str, Any]) -> tuple[str, Figures]:
     rows, bad = [], []
     for name, g in groups.items():
         interval = g.get("fp_rate_argmax_interval")  # absent from suites run before it existed
+        served = g.get("fp_rate_served")
         rows.append([name, g["looks_like"], g["rows"], g["fp_rate_argmax"],
                      f"{interval[0]:.3f} – {interval[1]:.3f}" if interval else "",
                      g["fp_rate_block"], g["fp_rate_block_or_review"],
+                     "" if served is None else served,
                      ", ".join(f"{k} {v}" for k, v in g["predicted"].items())])
         bad.append([False, False, False, (g["fp_rate_argmax"] or 0) > MAX_FP_RATE, False,
                     *[(v or 0) > MAX_FP_RATE for v in (g["fp_rate_block"],
-                                                       g["fp_rate_block_or_review"])], False])
+                                                       g["fp_rate_block_or_review"])],
+                    (served or 0) > MAX_FP_RATE, False])
     figures = {"hard_negatives": plots.bars(
         {n: g["fp_rate_argmax"] or 0.0 for n, g in groups.items()},
         "hard negatives: false-positive rate (argmax)", "FP rate", line=MAX_FP_RATE)}
     return (f"<p>Lawful surface rows of splits {', '.join(r['splits'])}; groups from "
             f"<code>{html.escape(r['definition'])}</code>; target FP rate ≤ {MAX_FP_RATE}.</p>"
             + "<p>The interval is the argmax rate's 95% Wilson interval: a group of a few "
-            "dozen rows cannot show a rate below the target even with no false positive.</p>"
+            "dozen rows cannot show a rate below the target even with no false positive. "
+            "Served: the argmax rate when each market is served one listing at a time at the "
+            "mix estimated from its other half (as in the label-shift section: a server "
+            "that knows its marketplace's mix).</p>"
             + table(["group", "looks like", "rows", "FP rate (argmax)", "95% interval",
-                     "FP rate (block)", "FP rate (block or review)", "predicted"], rows, bad)
+                     "FP rate (block)", "FP rate (block or review)", "FP rate (argmax, served)",
+                     "predicted"], rows, bad)
             + image(figures["hard_negatives"], "hard negatives")), figures
 
 
