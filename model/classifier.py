@@ -20,7 +20,14 @@ from model import registry
 from model.bundle import CARD_FILE, BundleError, finalise_bundle, verify_bundle
 from model.kinds import kind_class
 from model.labels import LabelSet
-from model.priors import AUTO, PriorAdaptation, adapter, recorded_source_prior, target_weights
+from model.priors import (
+    AUTO,
+    PriorAdaptation,
+    adapter,
+    recorded_source_prior,
+    reweighted,
+    target_weights,
+)
 from model.text import DEFAULT_MAX_DESCRIPTION_CHARS, listing_text
 from model.thresholds import ClassThresholds, decide, parse_thresholds
 
@@ -192,8 +199,7 @@ class Classifier:
                 f"model returned shape {proba.shape}, expected ({len(texts)}, {len(self.labels)})"
             )
         if self._prior_weights is not None:
-            proba = proba * self._prior_weights
-            proba /= proba.sum(axis=1, keepdims=True)
+            proba = reweighted(proba, self._prior_weights)
         return proba
 
     def predict_proba(self, listings: Iterable[str | Listing | Mapping[str, Any]]) -> np.ndarray:
@@ -266,8 +272,7 @@ class Classifier:
         ``proba`` itself."""
         if self._prior_weights is None:
             return proba
-        raw = np.asarray(proba, dtype=np.float64) / self._prior_weights
-        return raw / raw.sum(axis=1, keepdims=True)
+        return reweighted(np.asarray(proba, dtype=np.float64), 1.0 / self._prior_weights)
 
     def set_thresholds(self, raw: Mapping[str, Mapping[str, float]]) -> None:
         """Use ``raw`` for the classes it names and the bundle's own thresholds for the rest

@@ -233,7 +233,7 @@ def bbse_adapt(proba: np.ndarray, confusion: np.ndarray) -> PriorAdaptation:
     prior = weights * source
     if prior.sum() <= 0:
         return PriorAdaptation(proba.copy(), source.copy(), 1, False, BBSE)
-    return PriorAdaptation(_corrected(proba, weights), prior / prior.sum(), 1, True, BBSE)
+    return PriorAdaptation(reweighted(proba, weights), prior / prior.sum(), 1, True, BBSE)
 
 
 def bbse_prior_interval(proba: np.ndarray, confusion: np.ndarray, *,
@@ -363,13 +363,13 @@ def adapt_priors(
     prior = source.copy()
     ratio_base = proba / source
     for iteration in range(1, max_iter + 1):
-        adapted = _corrected(ratio_base, prior)
+        adapted = reweighted(ratio_base, prior)
         estimate = adapted.mean(axis=0)
         moved = float(np.abs(estimate - prior).max())
         prior = estimate
         if moved <= tol:
-            return PriorAdaptation(_corrected(ratio_base, prior), prior, iteration, True)
-    return PriorAdaptation(_corrected(ratio_base, prior), prior, max_iter, False)
+            return PriorAdaptation(reweighted(ratio_base, prior), prior, iteration, True)
+    return PriorAdaptation(reweighted(ratio_base, prior), prior, max_iter, False)
 
 
 def adapt_groups(
@@ -396,9 +396,10 @@ def adapt_groups(
     return adapted, result
 
 
-def _corrected(ratio_base: np.ndarray, prior: np.ndarray) -> np.ndarray:
+def reweighted(ratio_base: np.ndarray, prior: np.ndarray) -> np.ndarray:
     """p(c|x)·π'(c)/π(c), renormalised per row (``ratio_base`` = p(c|x)/π(c), ``prior`` =
-    π'; or ``ratio_base`` = p(c|x) and ``prior`` = the weights π'(c)/π(c))."""
+    π'; or ``ratio_base`` = p(c|x) and ``prior`` = the weights π'(c)/π(c)): every change of
+    a score's class mix (adaptation, a target prior and taking one out) goes through it."""
     weighted = ratio_base * prior
     total = weighted.sum(axis=1, keepdims=True)
     # a row whose every class the estimate has ruled out keeps no information: uniform

@@ -32,6 +32,7 @@ from model.priors import (
     named_shares,
     prior_spec,
     prior_vector,
+    reweighted,
     target_weights,
 )
 from training.suite.common import bundle_texts, rounded
@@ -144,8 +145,7 @@ def served_at_other_half_mix(proba: np.ndarray, adapt: Adapter, record: dict[str
     for half in (first, ~first):
         mix = named_shares(adapt(proba[~half]).prior, names)
         _, weights = target_weights(prior_spec(mix), record, names)
-        corrected = proba[half] * weights
-        served[half] = corrected / corrected.sum(axis=1, keepdims=True)
+        served[half] = reweighted(proba[half], weights)
     return served
 
 
