@@ -64,9 +64,9 @@ class MixMonitor:
 
     def snapshot(self) -> MixWindow:
         with self._lock:
-            start = (self._next - self._size) % self.window if self.window else 0
-            order = (start + np.arange(self._size)) % max(self.window, 1)
-            return MixWindow(self._version, self._labels[order].copy(), self._seen)
+            # the oldest label sits _size places behind the next write (fancy indexing copies)
+            order = (self._next - self._size + np.arange(self._size)) % max(self.window, 1)
+            return MixWindow(self._version, self._labels[order], self._seen)
 
 
 def estimate_mix(clf: Classifier, window: MixWindow, min_rows: int) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,25 @@ def bundle_texts(classifier: Any, frame: pd.DataFrame) -> list[str]:
     another (a title-only transformer reads none) must be scored on its own input.
     """
     return prepared_texts(frame, int(classifier.config["max_description_chars"]))
+
+
+# (classifier, frame) ids → that frame's probabilities; entries leave with either object
+_SPLIT_PROBA: dict[tuple[int, int], np.ndarray] = {}
+
+
+def split_proba(classifier: Any, frame: pd.DataFrame) -> np.ndarray:
+    """``classifier``'s probabilities for every row of ``frame`` (:func:`bundle_texts`),
+    computed once per pair: several sections score the same whole splits, and a transformer
+    takes minutes per split. The array is read-only; copy it to change it."""
+    key = (id(classifier), id(frame))
+    proba = _SPLIT_PROBA.get(key)
+    if proba is None:
+        proba = np.asarray(classifier.predict_proba_texts(bundle_texts(classifier, frame)))
+        proba.setflags(write=False)
+        _SPLIT_PROBA[key] = proba
+        for owner in (classifier, frame):  # ids are reused once an object is gone
+            weakref.finalize(owner, _SPLIT_PROBA.pop, key, None)
+    return proba
 
 
 def cap_per_class(frame: pd.DataFrame, per_class: int | None, seed: int,

@@ -25,7 +25,7 @@ from model import BundleError, Classifier
 from model.priors import BBSE, MIN_GROUP_ROWS, adapter
 from model.thresholds import BLOCK, REVIEW
 from training.metrics import wilson_interval
-from training.suite.common import bundle_texts, rounded
+from training.suite.common import bundle_texts, rounded, split_proba
 from training.suite.label_shift import adaptation_record, served_scores
 
 DEFAULT_DEFINITION = Path(__file__).with_name("hard_negatives.toml")
@@ -177,8 +177,8 @@ def served_labels(classifier: Classifier, frames: dict[str, pd.DataFrame], split
     by_uid: dict[str, str] = {}
     for split in splits:
         frame = frames[split]
-        proba = classifier.predict_proba_texts(bundle_texts(classifier, frame))
-        served = served_scores(proba, frame["market"].to_numpy(), adapt, record, names,
+        served = served_scores(split_proba(classifier, frame), frame["market"].to_numpy(),
+                               adapt, record, names,
                                min_rows)
         for uid, label in zip(frame["uid"], np.asarray(names)[served.argmax(axis=1)],
                               strict=True):

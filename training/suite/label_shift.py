@@ -29,16 +29,18 @@ from model.priors import (
     adapt_groups,
     adapter,
     label_shift_record,
+    named_intervals,
     named_shares,
     prior_spec,
     prior_vector,
     reweighted,
     target_weights,
 )
-from training.suite.common import bundle_texts, rounded
+from training.suite.common import rounded, split_proba
 from training.suite.crossmarket import market_score
 
 SPLITS = ("test", "oot", "cross_market")
+DIGITS = 4  # as the suite's other figures (training.suite.common.rounded)
 
 
 def label_shift(classifier: Classifier, frames: dict[str, pd.DataFrame],
@@ -58,14 +60,14 @@ def label_shift(classifier: Classifier, frames: dict[str, pd.DataFrame],
     interval = estimators[methods[0]].interval
     result: dict[str, Any] = {
         "min_rows": min_rows, "method": methods[0], "source_prior_origin": origin,
-        "source_prior": {n: rounded(p) for n, p in zip(names, source, strict=True)},
+        "source_prior": named_shares(source, names, DIGITS),
         "interval_covers": estimators[methods[0]].interval_covers,
     }
     for split in SPLITS:
         frame = frames.get(split)
         if frame is None or frame.empty:
             continue
-        proba = classifier.predict_proba_texts(bundle_texts(classifier, frame))
+        proba = split_proba(classifier, frame)
         # key suffix → (the split's adapted scores, each market's adaptation)
         runs = {("" if m == methods[0] else f"_{m}"):
                 adapt_groups(proba, frame["market"].to_numpy(), adapters[m], min_rows=min_rows)
@@ -79,14 +81,13 @@ def label_shift(classifier: Classifier, frames: dict[str, pd.DataFrame],
                                      "before": market_score(proba[group.rows], rows, labels)}
             if group.result is not None:
                 truth = np.array([np.mean(rows["label"] == n) for n in names])
-                entry["true_prior"] = {n: rounded(p) for n, p in zip(names, truth, strict=True)}
+                entry["true_prior"] = named_shares(truth, names, DIGITS)
                 if interval is not None:
                     entry.update(interval_check(interval(proba[group.rows]), truth, names))
             for suffix, (adapted, fitted) in runs.items():
                 fit = fitted[market].result
                 if fit is not None:
-                    entry[f"estimated_prior{suffix}"] = {
-                        n: rounded(p) for n, p in zip(names, fit.prior, strict=True)}
+                    entry[f"estimated_prior{suffix}"] = named_shares(fit.prior, names, DIGITS)
                 entry[f"after{suffix}"] = market_score(adapted[group.rows], rows, labels)
             if len(group.rows) >= 2 * min_rows:
                 entry["after_served"] = market_score(served[group.rows], rows, labels)
@@ -113,9 +114,8 @@ def adaptation_record(classifier: Classifier, frames: dict[str, pd.DataFrame]
         return record, "bundle"
     labels = classifier.labels
     val = frames["validation"]
-    computed = label_shift_record(
-        classifier.predict_proba_texts(bundle_texts(classifier, val)),
-        [labels.index(v) for v in val["label"]], list(labels.names))
+    computed = label_shift_record(split_proba(classifier, val),
+                                  [labels.index(v) for v in val["label"]], list(labels.names))
     return computed, ("computed from the validation split (the bundle does not record a "
                       "source prior and a confusion matrix)")
 
@@ -167,8 +167,7 @@ def interval_check(low_high: tuple[np.ndarray, np.ndarray], truth: np.ndarray,
     """
     low, high = low_high
     inside = (low - _COVERAGE_SLACK <= truth) & (truth <= high + _COVERAGE_SLACK)
-    return {"estimated_interval": {n: [rounded(lo), rounded(hi)]
-                                   for n, lo, hi in zip(names, low, high, strict=True)},
+    return {"estimated_interval": named_intervals(low, high, names, DIGITS),
             "true_in_interval": [n for n, ok in zip(names, inside, strict=True) if ok]}
 
 
