@@ -47,11 +47,16 @@ class BundleInfo:
 
 @dataclass(frozen=True)
 class Listing:
-    """One marketplace listing: a title and, where the source has one, a description."""
+    """One marketplace listing: a title and, where the source has one, a description.
+
+    ``market`` names the marketplace it comes from, where the caller knows it: a server
+    that tracks each marketplace's class mix (:mod:`model.market_mix`) corrects the scores
+    of its listings to it. The model itself never reads it."""
 
     title: str
     description: str | None = None
     id: str | None = None
+    market: str | None = None
 
     @classmethod
     def coerce(cls, item: str | Listing | Mapping[str, Any]) -> Listing:
@@ -67,7 +72,10 @@ class Listing:
             if description is not None and not isinstance(description, str):
                 raise ValueError("a listing's 'description' must be a string or null")
             ident = item.get("id")
-            return cls(title, description, None if ident is None else str(ident))
+            market = item.get("market")
+            if market is not None and not isinstance(market, str):
+                raise ValueError("a listing's 'market' must be a string or null")
+            return cls(title, description, None if ident is None else str(ident), market)
         raise TypeError(f"cannot read a listing from a {type(item).__name__}")
 
 
@@ -215,7 +223,12 @@ class Classifier:
     def predict(self, listings: Iterable[str | Listing | Mapping[str, Any]]) -> list[Prediction]:
         """Label, every class score, decision and reason for each listing."""
         items = [Listing.coerce(x) for x in listings]
-        proba = self.predict_proba(items)
+        return self.predictions(items, self.predict_proba(items))
+
+    def predictions(self, items: Sequence[Listing], proba: np.ndarray) -> list[Prediction]:
+        """What :meth:`predict` returns for ``items``, from their probabilities ``proba``
+        (rows in ``labels.names`` order): for scores corrected after :meth:`predict_proba`,
+        such as a marketplace's mix (:mod:`model.market_mix`)."""
         decisions, reasons = self.decide(proba)
         names = self.labels.names
         return [

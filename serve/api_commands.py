@@ -21,6 +21,7 @@ _SERVE_FLAGS = {
     "max_batch": "max_batch", "inference_threads": "inference_threads",
     "batch_wait_ms": "batch_wait_ms", "rate_limit": "rate_limit_per_s",
     "log_level": "log_level", "target_prior": "target_prior", "mix_window": "mix_window",
+    "mix_min_rows": "mix_min_rows", "max_markets": "max_markets",
 }
 
 
@@ -62,6 +63,14 @@ def _register_serve(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--mix-window", type=int, metavar="N",
                    help="predicted labels kept to estimate the served marketplace's class mix "
                         "(GET /v1/mix; default 10000, 0 = off)")
+    p.add_argument("--mix-min-rows", type=int, metavar="N",
+                   help="a marketplace's listings scored before its mix is estimated and "
+                        "applied (default 200)")
+    p.add_argument("--max-markets", type=int, metavar="N",
+                   help="marketplaces whose windows are kept (default 1000)")
+    p.add_argument("--no-market-adaptation", action="store_true",
+                   help="score listings that name their market at the training mix (or the "
+                        "target prior) all the same; GET /v1/mix still estimates their mix")
     p.set_defaults(handler=_serve)
 
 
@@ -132,6 +141,8 @@ def _serve(args: argparse.Namespace) -> int:
         os.environ["CONTRABAND_AUTH"] = "off"
     if args.log_text:
         os.environ["CONTRABAND_LOG_TEXT"] = "true"
+    if args.no_market_adaptation:
+        os.environ["CONTRABAND_MARKET_ADAPTATION"] = "false"
     settings = Settings()
     load_keys(settings)  # fail now, with the fix in the message, rather than in each worker
     if settings.target_prior:

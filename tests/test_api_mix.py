@@ -10,9 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from model import Classifier, registry
+from model.market_mix import LabelWindow
 from model.priors import bbse_adapt, confusion_matrix, label_shift_record, parse_prior
 from serve.api import create_app
-from serve.api.mix import MixMonitor
 from tests.api_support import api_settings, headers
 from tests.fixtures import rows
 
@@ -42,23 +42,33 @@ def lawful_traffic(n: int) -> list[dict[str, str]]:
     return [{"title": lawful[i % len(lawful)]} for i in range(n)]
 
 
-def test_the_window_keeps_the_last_labels_of_the_current_model_in_order():
-    monitor = MixMonitor(5)
-    monitor.observe("a", np.array([0, 1, 2]))
-    monitor.observe("a", np.array([3, 4, 0, 1]))
-    window = monitor.snapshot()
-    assert window.model_version == "a" and window.seen == 7
-    assert window.labels.tolist() == [2, 3, 4, 0, 1]  # the oldest two are gone
-    monitor.observe("a", np.arange(5).repeat(3) % 5)  # a batch longer than the window
-    assert monitor.snapshot().labels.tolist() == [3, 3, 4, 4, 4]
-    monitor.observe("b", np.array([1, 1]))  # a new model starts a new window
-    window = monitor.snapshot()
-    assert (window.model_version, window.labels.tolist(), window.seen) == ("b", [1, 1], 2)
-    off = MixMonitor(0)
-    off.observe("a", np.array([1, 2]))
-    assert off.snapshot().labels.tolist() == []
+def test_the_window_keeps_the_last_labels_in_order():
+    window = LabelWindow(5)
+    window.add(np.array([0, 1, 2]))
+    window.add(np.array([3, 4, 0, 1]))
+    assert window.seen == 7 and len(window) == 5
+    assert window.labels().tolist() == [2, 3, 4, 0, 1]  # the oldest two are gone
+    window.add(np.arange(5).repeat(3) % 5)  # a batch longer than the window
+    assert window.labels().tolist() == [3, 3, 4, 4, 4]
+    off = LabelWindow(0)
+    off.add(np.array([1, 2]))
+    assert off.labels().tolist() == [] and off.seen == 2
     with pytest.raises(ValueError, match="window"):
-        MixMonitor(-1)
+        LabelWindow(-1)
+
+
+def test_a_new_model_starts_new_windows(tiny_classifier, tmp_path):
+    root = save_default(tiny_classifier, tmp_path / "models", "baseline-mix")
+    settings = api_settings(tmp_path, models_dir=str(root), mix_min_rows=10)
+    with TestClient(create_app(settings)) as client:
+        client.post("/v1/admin/reload", headers=H)
+        client.post("/v1/classify", json={"listings": lawful_traffic(12)}, headers=H)
+        assert client.get("/v1/mix", headers=H).json()["listings"] == 12
+        save_default(tiny_classifier, root, "baseline-mix2")
+        client.post("/v1/admin/reload", headers=H)
+        answer = client.get("/v1/mix", headers=H).json()
+    assert (answer["model_version"], answer["listings"], answer["seen"]) == (
+        "baseline-mix2", 0, 0)
 
 
 def test_at_training_mix_takes_the_target_prior_out_again(tiny_classifier, tmp_path):
@@ -155,3 +165,73 @@ def test_metrics_export_the_served_mix_once_there_is_an_estimate(tiny_classifier
     assert series[key] == pytest.approx(mix["estimated_mix"]["benign"])
     low = series['contraband_estimated_class_share{bound="low",class_name="benign"}']
     assert low == pytest.approx(mix["interval"]["benign"][0])
+
+
+def test_listings_that_name_their_market_are_scored_at_its_mix(tiny_classifier, tmp_path):
+    root = save_default(tiny_classifier, tmp_path / "models", "baseline-mix")
+    probe = {"title": "fresh organic basil"}
+    settings = api_settings(tmp_path, models_dir=str(root), mix_min_rows=20)
+    with TestClient(create_app(settings)) as client:
+        client.post("/v1/admin/reload", headers=H)
+        shop = [{**x, "market": "shop"} for x in lawful_traffic(30)]
+        first = client.post("/v1/classify", json={"listings": shop}, headers=H).json()
+        mix = client.get("/v1/mix", params={"market": "shop"}, headers=H).json()
+        plain = client.post("/v1/classify", json=probe, headers=H).json()["results"][0]
+        named = client.post("/v1/classify", json={**probe, "market": "shop"},
+                            headers=H).json()["results"][0]
+        after = client.get("/v1/mix", params={"market": "shop"}, headers=H).json()
+        unknown = client.get("/v1/mix", params={"market": "elsewhere"}, headers=H).json()
+        everything = client.get("/v1/mix", headers=H).json()
+    # the market's first listings are its evidence: scored at the training mix
+    assert all(r["market_mix"] is None for r in first["results"])
+    assert plain["market_mix"] is None
+    assert named["market_mix"] == {"market": "shop", "listings": 30}
+    # corrected to the shop's estimated mix, as --target-prior set to it would score it
+    clf = Classifier.load("default", root)
+    clf.set_target_prior(mix["suggested_target_prior"])
+    expected = clf.predict([probe])[0].scores
+    assert named["scores"] == pytest.approx(expected, abs=1e-6)
+    assert named["scores"]["benign"] > plain["scores"]["benign"]
+    assert mix["market"] == "shop" and mix["listings"] == 30
+    assert after["listings"] == 31  # the probe joined the window after it was scored
+    assert unknown["listings"] == 0 and "market 'elsewhere'" in unknown["detail"]
+    assert everything["market"] is None and everything["listings"] == 32
+
+
+def test_market_adaptation_can_be_switched_off(tiny_classifier, tmp_path):
+    root = save_default(tiny_classifier, tmp_path / "models", "baseline-mix")
+    settings = api_settings(tmp_path, models_dir=str(root), mix_min_rows=5,
+                            market_adaptation=False)
+    with TestClient(create_app(settings)) as client:
+        client.post("/v1/admin/reload", headers=H)
+        shop = [{**x, "market": "shop"} for x in lawful_traffic(10)]
+        client.post("/v1/classify", json={"listings": shop}, headers=H)
+        named = client.post("/v1/classify", json=shop[0], headers=H).json()["results"][0]
+        plain = client.post("/v1/classify", json=lawful_traffic(1)[0], headers=H).json()
+        mix = client.get("/v1/mix", params={"market": "shop"}, headers=H).json()
+    assert named["market_mix"] is None
+    assert named["scores"] == plain["results"][0]["scores"]
+    assert mix["estimated_mix"] is not None  # still estimated, for GET /v1/mix
+
+
+@pytest.mark.parametrize("market", ["", "  ", "\n", "x" * 201])
+def test_a_bad_market_name_is_a_422_that_names_the_field(tiny_classifier, tmp_path, market):
+    root = save_default(tiny_classifier, tmp_path / "models", "baseline-mix")
+    with TestClient(create_app(api_settings(tmp_path, models_dir=str(root)))) as client:
+        client.post("/v1/admin/reload", headers=H)
+        response = client.post("/v1/classify", json={"listings": [
+            {"title": "a", "market": "ok"}, {"title": "b", "market": market}]}, headers=H)
+        query = client.get("/v1/mix", params={"market": market}, headers=H)
+    assert response.status_code == 422
+    assert [f["field"] for f in response.json()["fields"]] == ["body.listings.1.market"]
+    assert query.status_code == 422
+
+
+def test_a_query_parameter_given_twice_is_a_422(tiny_classifier, tmp_path):
+    root = save_default(tiny_classifier, tmp_path / "models", "baseline-mix")
+    with TestClient(create_app(api_settings(tmp_path, models_dir=str(root)))) as client:
+        client.post("/v1/admin/reload", headers=H)
+        response = client.get("/v1/mix?market=a&market=b", headers=H)
+    assert response.status_code == 422
+    assert "['market'] given more than once" in response.json()["message"]
+    assert response.json()["fields"][0]["field"] == "query.market"

@@ -17,7 +17,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 import model
 from model import Classifier
@@ -31,6 +31,7 @@ from serve.api.middleware import BodyLimit, RequestContext
 from serve.api.overrides import ThresholdOverrides
 from serve.api.ratelimit import RateLimiter
 from serve.api.routes import admin, classify, feedback, health, model_card
+from serve.api.routes.common import single_query_values
 from serve.api.schemas import build_request_models
 from serve.api.services import Services
 from serve.api.settings import Settings
@@ -122,7 +123,7 @@ def create_app(settings: Settings | None = None, classifier: Classifier | None =
                         metrics=metrics, overrides=overrides, state=state, batcher=batcher)
 
     app = FastAPI(title="contraband API", version=model.__version__, description=DESCRIPTION,
-                  lifespan=_lifespan)
+                  lifespan=_lifespan, dependencies=[Depends(single_query_values)])
     app.state.services = services
     install_error_handlers(app)
     models = build_request_models(settings)

@@ -21,6 +21,7 @@ from serve.api.settings import Settings
 
 NON_BLANK = r"\S"  # at least one visible character
 CLASS_NAME = r"^[A-Za-z0-9_]{1,64}$"
+MAX_MARKET_CHARS = 200  # a marketplace's name (spaces at either end are dropped)
 Decision = Literal["block", "review", "allow"]
 
 
@@ -65,6 +66,11 @@ class ExplanationOut(BaseModel):
     detail: str = ""
 
 
+class MarketMixOut(BaseModel):
+    market: str
+    listings: int = Field(description="the market's earlier listings the estimate rests on")
+
+
 class ResultOut(BaseModel):
     id: str | None
     label: str
@@ -72,6 +78,9 @@ class ResultOut(BaseModel):
     decision: Decision
     reason: str
     model_version: str
+    market_mix: MarketMixOut | None = Field(
+        None, description="the listing's market whose estimated class mix the scores are "
+        "corrected to; null: the training mix, or the server's target prior")
     explanation: ExplanationOut | None = None
 
 
@@ -131,6 +140,7 @@ class ModelCard(BaseModel):
 
 class MixOut(BaseModel):
     model_version: str
+    market: str | None = Field(None, description="the market asked for; null: every listing")
     listings: int = Field(description="labels of the served model in this process's window")
     seen: int = Field(description="listings this process has scored with the served model")
     min_rows: int = Field(description="labels needed for an estimate")
@@ -184,8 +194,13 @@ def build_request_models(settings: Settings) -> RequestModels:
     description = (str | None, Field(None, max_length=settings.max_description_chars))
     ident = (str | None, Field(None, max_length=settings.max_id_chars,
                                description="your id, echoed in the result"))
+    market = (str | None, Field(
+        None, max_length=MAX_MARKET_CHARS, pattern=NON_BLANK,
+        description="the marketplace the listing comes from: once enough of its listings "
+        "have been scored, its scores are corrected to that marketplace's estimated class "
+        "mix (see GET /v1/mix)"))
     listing = create_model("Listing", __config__=forbid, title=title, description=description,
-                           id=ident)
+                           id=ident, market=market)
     batch = create_model(
         "ListingBatch", __config__=forbid,
         listings=(list[listing], Field(  # type: ignore[valid-type]

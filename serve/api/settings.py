@@ -52,12 +52,19 @@ class Settings(BaseSettings):
     batch_max_listings: int = Field(256, ge=1, description="listings per model call")
     inference_threads: int = Field(1, ge=1, le=64, description="model calls run at once")
 
-    # the served marketplace's class mix (GET /v1/mix)
+    # the served marketplaces' class mixes (GET /v1/mix, and listings that name a market)
     mix_window: int = Field(10_000, ge=0, le=1_000_000,
-                            description="predicted labels kept to estimate the served "
-                            "marketplace's class mix; 0 = off")
-    mix_min_rows: int = Field(200, ge=1, description="labels needed before GET /v1/mix "
-                              "gives an estimate")
+                            description="predicted labels kept, per marketplace and in all, "
+                            "to estimate the served marketplaces' class mixes; 0 = off")
+    mix_min_rows: int = Field(200, ge=1, description="labels needed before a marketplace's "
+                              "mix is estimated (GET /v1/mix, market_adaptation)")
+    market_adaptation: bool = Field(
+        True, description="score a listing that names its market at that market's mix, "
+        "estimated from its earlier listings once mix_min_rows have been scored")
+    mix_refresh: int = Field(100, ge=1, description="a marketplace's estimate is renewed "
+                             "every this many of its listings")
+    max_markets: int = Field(1_000, ge=0, le=1_000_000, description="marketplaces whose "
+                             "windows are kept (the least recently used is dropped)")
 
     # explanations
     explain_top_k: int = Field(10, ge=1, le=100)

@@ -14,11 +14,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from model import Classifier
+from model import Classifier, Listing
+from model.market_mix import MarketMixes
 from serve.api.metrics import Metrics
-from serve.api.mix import MixMonitor
 from serve.api.overrides import ThresholdOverrides
 from serve.api.settings import Settings
 
@@ -41,7 +39,6 @@ class ModelState:
         self.settings = settings
         self.metrics = metrics
         self.overrides = overrides
-        self.mix = MixMonitor(settings.mix_window)
         self.classifier: Classifier | None = None
         self.load_error: str | None = None
         self.loaded_at: float | None = None
@@ -50,6 +47,7 @@ class ModelState:
         self._override_stamp: int | None = None
         self._override_checked = 0.0
         self._recent: dict[str, Classifier] = {}  # the current and the previous model
+        self._mixes: dict[str, MarketMixes] = {}  # each recent model's marketplace windows
         if classifier is not None:
             self._prepare(classifier)
             self._install(classifier)
@@ -78,9 +76,23 @@ class ModelState:
             self.overrides_error = f"threshold overrides for {clf.version} ignored: {exc}"
             log.warning(self.overrides_error)
 
+    def _new_mixes(self, clf: Classifier) -> MarketMixes:
+        """Fresh windows for ``clf``: labels are read against its own confusion matrix."""
+        s = self.settings
+        mixes = MarketMixes(clf.config, clf.labels.names, window=s.mix_window,
+                            min_rows=s.mix_min_rows, refresh=s.mix_refresh,
+                            max_markets=s.max_markets, correct=s.market_adaptation)
+        if s.market_adaptation and mixes.unavailable:
+            log.warning("listings that name their market keep the training mix",
+                        extra={"version": clf.version, "reason": mixes.unavailable})
+        return mixes
+
     def _install(self, clf: Classifier) -> None:
         recent = {self.classifier.version: self.classifier} if self.classifier else {}
         recent[clf.version] = clf
+        mixes = {v: self._mixes[v] for v in recent if v in self._mixes and v != clf.version}
+        mixes[clf.version] = self._new_mixes(clf)
+        self._mixes = mixes  # before the swap: a batch on the new model finds its windows
         self._recent = recent
         self.classifier = clf  # one reference assignment: the atomic swap
         self.loaded_at = time.time()
@@ -107,6 +119,13 @@ class ModelState:
             log.info("model loaded", extra={"version": clf.version, "previous": previous,
                                              "path": str(clf.path), "seconds": round(seconds, 3)})
             return ReloadResult(True, clf.version, previous, None, seconds)
+
+    def mixes_for(self, clf: Classifier) -> MarketMixes:
+        """The marketplace windows of ``clf`` (the current model or the one before)."""
+        mixes = self._mixes.get(clf.version)
+        if mixes is None:  # a model older than the two kept: its labels go nowhere
+            mixes = self._new_mixes(clf)
+        return mixes
 
     def classifier_for(self, version: str) -> Classifier:
         """The model that produced ``version``'s predictions (current or the one before)."""
@@ -135,20 +154,30 @@ class ModelState:
         if self.overrides.stamp() != self._override_stamp:
             self._apply_overrides(clf)
 
-    def predict_batch(self, listings: list[Any]) -> list[Any]:
-        """Predictions for one micro-batch, all from the same model."""
+    def predict_batch(self, listings: list[Listing]) -> list[Any]:
+        """Predictions for one micro-batch, all from the same model.
+
+        A listing that names its marketplace is scored at that marketplace's mix once the
+        windows hold enough of its earlier listings (``market_adaptation``); its prediction
+        says so in ``extra["market_mix"]``."""
         clf = self.classifier
         if clf is None:
             raise RuntimeError("no model is loaded")
         self._refresh_overrides(clf)
         started = time.perf_counter()
-        predictions = clf.predict(listings)
+        proba = clf.predict_proba(listings)
+        # at the training mix: the labels BBSE reads against the validation confusion
+        # matrix, and the scores a marketplace's estimate corrects
+        proba, used = self.mixes_for(clf).serve([x.market for x in listings],
+                                                clf.at_training_mix(proba), otherwise=proba)
+        predictions = clf.predictions(listings, proba)
         self.metrics.model_seconds.observe(time.perf_counter() - started)
         self.metrics.batch_listings.observe(len(listings))
-        names = clf.labels.names
-        proba = np.array([[p.scores[n] for n in names] for p in predictions])
-        self.metrics.observe_predictions(names, proba, [p.label for p in predictions],
+        for prediction, mix in zip(predictions, used, strict=True):
+            if mix is not None:
+                prediction.extra["market_mix"] = {"market": mix.market,
+                                                  "listings": mix.listings}
+        self.metrics.observe_predictions(clf.labels.names, proba,
+                                         [p.label for p in predictions],
                                          [p.decision for p in predictions])
-        # at the training mix: the labels BBSE reads against the validation confusion matrix
-        self.mix.observe(clf.version, clf.at_training_mix(proba).argmax(axis=1))
         return predictions

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Body, Query
 
 from model import Classifier, Listing, Prediction
 from model.explain import Explanation, explain
-from serve.api.routes.common import current_classifier
+from serve.api.routes.common import current_classifier, market_key
 from serve.api.schemas import COMMON_ERRORS, ClassifyResponse, RequestModels
 from serve.api.security import ClassifyCaller
 from serve.api.services import ServicesDep
@@ -36,6 +36,9 @@ def build_router(models: RequestModels) -> APIRouter:
         "batch": {"value": {"listings": [
             {"title": "5g MDMA crystal", "description": "84% pure", "id": "a"},
             {"title": "garden hose 50ft", "id": "b"}]}},
+        "market": {"value": {"listings": [
+            {"title": "HTC AMAZE 4G", "id": "c-1", "market": "craigslist"},
+            {"title": "Madden 25 PS3", "id": "c-2", "market": "craigslist"}]}},
     }
     classify_body = Annotated[models.classify,  # type: ignore[name-defined]
                               Body(openapi_examples=examples)]
@@ -56,16 +59,19 @@ def build_router(models: RequestModels) -> APIRouter:
     ) -> dict[str, Any]:
         current_classifier(services)  # 503 early when nothing is loaded
         if hasattr(body, "listings"):
-            listings = [Listing(x.title, x.description, x.id) for x in body.listings]
+            listings = [Listing(x.title, x.description, x.id, market_key(x.market))
+                        for x in body.listings]
         else:
-            listings = [Listing(body.title, body.description, body.id)]
+            listings = [Listing(body.title, body.description, body.id,
+                                market_key(body.market))]
         if services.settings.log_text:
             log.info("classify input", extra={"titles": [x.title for x in listings],
                                                "key": principal.name})
         predictions = await services.batcher.submit(listings)
         results = [
             {"id": p.id, "label": p.label, "scores": p.scores, "decision": p.decision,
-             "reason": p.reason, "model_version": p.model_version}
+             "reason": p.reason, "model_version": p.model_version,
+             "market_mix": p.extra.get("market_mix")}
             for p in predictions
         ]
         if explain_:

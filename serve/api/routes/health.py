@@ -34,6 +34,7 @@ async def metrics(services: ServicesDep) -> Response:
     clf = services.state.classifier
     if clf is not None:  # the served mix as of this scrape (GET /v1/mix)
         answer = await asyncio.get_running_loop().run_in_executor(
-            None, served_mix, clf, services.state.mix, services.settings.mix_min_rows)
+            None, served_mix, clf, services.state.mixes_for(clf),
+            services.settings.mix_min_rows)
         services.metrics.set_mix(answer["estimated_mix"], answer["interval"])
     return Response(services.metrics.render(), media_type=services.metrics.content_type)

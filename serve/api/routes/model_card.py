@@ -4,17 +4,25 @@ class mix) and ``PUT /v1/thresholds`` (admin)."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from model.bundle import CARD_FILE, dataset_fingerprint
 from model.explain import supports_explanations
 from model.thresholds import ClassThresholds
 from serve.api.errors import ApiError
 from serve.api.mix import served_mix
-from serve.api.routes.common import current_classifier
-from serve.api.schemas import COMMON_ERRORS, MixOut, ModelCard, ThresholdsOut, ThresholdsUpdate
+from serve.api.routes.common import current_classifier, market_key
+from serve.api.schemas import (
+    COMMON_ERRORS,
+    MAX_MARKET_CHARS,
+    NON_BLANK,
+    MixOut,
+    ModelCard,
+    ThresholdsOut,
+    ThresholdsUpdate,
+)
 from serve.api.security import AdminCaller, ClassifyCaller
 from serve.api.services import ServicesDep
 
@@ -59,19 +67,24 @@ async def model_card(
 
 
 @router.get("/mix", response_model=MixOut,
-            summary="the served marketplace's class mix, estimated from the listings scored")
+            summary="a served marketplace's class mix, estimated from the listings scored")
 async def mix(
     _: ClassifyCaller,
     services: ServicesDep,
+    market: Annotated[str | None, Query(
+        max_length=MAX_MARKET_CHARS, pattern=NON_BLANK,
+        description="a market named in classify requests; left out: every listing")] = None,
 ) -> dict[str, Any]:
-    """The class mix of the listings this process scored lately (the last `mix_window`, by
-    BBSE against the bundle's validation confusion matrix), with a 95% interval and the
-    `target_prior` setting that would serve that mix. `estimated_mix` is null, and `detail`
-    says why, until `mix_min_rows` listings have been scored, with `mix_window` 0, or for a
-    bundle that records no confusion matrix."""
+    """The class mix of the listings this process scored lately (the last `mix_window` of
+    `market`'s, or of all), by BBSE against the bundle's validation confusion matrix, with a
+    95% interval and the `target_prior` setting that would serve that mix. A market's
+    estimate is also what its next listings are scored at (`market_adaptation`).
+    `estimated_mix` is null, and `detail` says why, until `mix_min_rows` listings have been
+    scored, with `mix_window` 0, or for a bundle that records no confusion matrix."""
     clf = current_classifier(services)
     return await asyncio.get_running_loop().run_in_executor(
-        None, served_mix, clf, services.state.mix, services.settings.mix_min_rows)
+        None, served_mix, clf, services.state.mixes_for(clf),
+        services.settings.mix_min_rows, market_key(market))
 
 
 @router.put("/thresholds", response_model=ThresholdsOut,
