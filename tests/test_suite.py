@@ -134,15 +134,18 @@ def test_hard_negative_groups_from_toml(tmp_path: Path, tiny_classifier):
     kept = hard_negatives.hard_negatives(tiny_classifier, frames, definition)
     assert kept["served"] is True  # markets too small to halve keep their scores
     for g in kept["groups"].values():
-        assert g["fp_served"] == g["fp_argmax"]
+        assert g["fp_served"] == g["fp_argmax"] == g["fp_online"]
     served = hard_negatives.hard_negatives(tiny_classifier, frames, definition, min_rows=2)
     halved = rows.groupby("market").size()
     assert (halved >= 4).any()
     for g in served["groups"].values():
-        # lawful shops served at their own, lawful, estimated mix flag no more than before
-        assert g["fp_served"] <= g["fp_argmax"]
-        low, high = g["fp_rate_served_interval"]
-        assert low <= g["fp_rate_served"] <= high
+        # lawful shops served at their own, lawful, estimated mix flag no more than before,
+        # whether the mix comes from the other half or from the market's earlier listings
+        for protocol in ("served", "online"):
+            assert g[f"fp_{protocol}"] <= g["fp_argmax"]
+            low, high = g[f"fp_rate_{protocol}_interval"]
+            assert low <= g[f"fp_rate_{protocol}"] <= high
+    assert "hard_negatives.knives.fp_rate_online" in hard_negatives.headline(served)
 
 
 @pytest.mark.parametrize(("hits", "n", "low", "high"), [

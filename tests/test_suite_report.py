@@ -166,3 +166,28 @@ def test_label_shift_checks_each_adapted_markets_interval_against_its_true_mix(
     assert any("after_served" in e for e in result["cross_market"]["per_market"].values())
     assert headline(result)["label_shift.cross_market.macro_f1_served_other_half_mix"] == (
         result["cross_market"]["after_served"]["macro_f1"])
+    assert headline(result)["label_shift.cross_market.macro_f1_served_online"] == (
+        result["cross_market"]["after_online"]["macro_f1"])
+
+
+def test_online_scores_correct_a_market_only_after_min_rows_of_its_listings():
+    """The suite's online protocol is the server's market adaptation: a market's first
+    min_rows listings (in the seeded order) keep their scores, later ones are corrected,
+    and a market that never reaches min_rows is never corrected."""
+    import numpy as np
+
+    from model.priors import label_shift_record
+    from training.suite.label_shift import online_scores
+
+    names = ["benign", "drugs"]
+    truth = np.repeat([0, 1], 50)
+    record = label_shift_record(np.eye(2)[truth], truth, names)
+    proba = np.tile([0.4, 0.6], (70, 1))  # every listing leans drugs at the training mix
+    markets = np.array(["shop"] * 60 + ["tiny"] * 10)
+    served = online_scores(proba, markets, record, names, min_rows=20, batch=1)
+    order = np.random.default_rng(0).permutation(70)
+    shop_order = [i for i in order if markets[i] == "shop"]
+    np.testing.assert_array_equal(served[shop_order[:20]], proba[shop_order[:20]])
+    # all-drugs traffic: the estimate rules lawful out, so later listings lean drugs harder
+    assert (served[shop_order[20:], 1] > 0.99).all()
+    np.testing.assert_array_equal(served[60:], proba[60:])

@@ -3,11 +3,12 @@
 The groups are data, not code: ``hard_negatives.toml`` next to this module (or any file
 passed as ``definition``) says which rows belong to which group.
 
-Each rate is given twice: as the bundle scores a listing on its own, and as a server set to
-the listing's marketplace's mix scores it (``served``: each market of a split served one
-listing at a time at the mix estimated from its other half, as the label-shift section
-does; a lawful shop's server is told that its shop is lawful, which is what a moderation
-team running one would do).
+Each rate is given three times: as the bundle scores a listing on its own, and as a server
+that knows the listing's marketplace's mix scores it, by the label-shift section's two
+protocols (``served``: each market of a split served one listing at a time at the mix
+estimated from its other half; ``online``: the server's market adaptation, each market's
+mix learned from its earlier listings). A lawful shop's server learns that its shop is
+lawful, which is what a moderation team running one would want.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from model.priors import BBSE, MIN_GROUP_ROWS, adapter
 from model.thresholds import BLOCK, REVIEW
 from training.metrics import wilson_interval
 from training.suite.common import bundle_texts, rounded, split_proba
-from training.suite.label_shift import adaptation_record, served_scores
+from training.suite.label_shift import adaptation_record, online_scores, served_scores
+
+PROTOCOLS = ("served", "online")  # how a server that knows the marketplace scores a row
 
 DEFAULT_DEFINITION = Path(__file__).with_name("hard_negatives.toml")
 RULE_FIELDS = {"source", "category", "title"}
@@ -138,14 +141,14 @@ def hard_negatives(classifier: Classifier, frames: dict[str, pd.DataFrame],
         n = int(mask.sum())
         predicted = pd.Series(labels[mask]).value_counts().to_dict()
         flagged = int(np.sum(labels[mask] != classifier.labels.negative))
-        if served is not None and n:
-            served_flagged = int(np.sum(served[mask] != classifier.labels.negative))
-            served_entry = {
-                "fp_served": served_flagged, "fp_rate_served": rounded(served_flagged / n),
-                "fp_rate_served_interval": [rounded(v)
-                                            for v in wilson_interval(served_flagged, n)]}
-        else:
-            served_entry = {}
+        served_entry = {}
+        for protocol, labels_served in (served or {}).items():
+            if not n:
+                continue
+            hits = int(np.sum(labels_served[mask] != classifier.labels.negative))
+            served_entry.update({
+                f"fp_{protocol}": hits, f"fp_rate_{protocol}": rounded(hits / n),
+                f"fp_rate_{protocol}_interval": [rounded(v) for v in wilson_interval(hits, n)]})
         result[group.name] = {
             "looks_like": group.looks_like,
             "rows": n,
@@ -164,26 +167,30 @@ def hard_negatives(classifier: Classifier, frames: dict[str, pd.DataFrame],
 
 
 def served_labels(classifier: Classifier, frames: dict[str, pd.DataFrame], splits: list[str],
-                  uids: pd.Series, min_rows: int = MIN_GROUP_ROWS) -> np.ndarray | None:
-    """The label each of ``uids`` gets when its split's market is served at its other half's
-    mix (:func:`training.suite.label_shift.served_scores`; a uid in several splits takes its
+                  uids: pd.Series, min_rows: int = MIN_GROUP_ROWS
+                  ) -> dict[str, np.ndarray] | None:
+    """Per protocol of :data:`PROTOCOLS`, the label each of ``uids`` gets from a server that
+    knows its split's market (:func:`training.suite.label_shift.served_scores` and
+    :func:`~training.suite.label_shift.online_scores`; a uid in several splits takes its
     first, as :func:`hard_negative_rows` keeps it); None for a bundle that cannot adapt."""
     try:
         record, _ = adaptation_record(classifier, frames)
         adapt = adapter(BBSE, record, classifier.labels.names).adapt
     except (BundleError, KeyError):
         return None
-    names = list(classifier.labels.names)
-    by_uid: dict[str, str] = {}
+    names = np.asarray(classifier.labels.names)
+    by_uid: dict[str, dict[str, str]] = {p: {} for p in PROTOCOLS}
     for split in splits:
         frame = frames[split]
-        served = served_scores(split_proba(classifier, frame), frame["market"].to_numpy(),
-                               adapt, record, names,
-                               min_rows)
-        for uid, label in zip(frame["uid"], np.asarray(names)[served.argmax(axis=1)],
-                              strict=True):
-            by_uid.setdefault(uid, label)
-    return np.asarray([by_uid[u] for u in uids])
+        proba, markets = split_proba(classifier, frame), frame["market"].to_numpy()
+        scores = {"served": served_scores(proba, markets, adapt, record, list(names), min_rows),
+                  "online": online_scores(proba, markets, record, list(names),
+                                          min_rows=min_rows)}
+        for protocol in PROTOCOLS:
+            for uid, label in zip(frame["uid"], names[scores[protocol].argmax(axis=1)],
+                                  strict=True):
+                by_uid[protocol].setdefault(uid, label)
+    return {p: np.asarray([by_uid[p][u] for u in uids]) for p in PROTOCOLS}
 
 
 def headline(result: dict[str, Any]) -> dict[str, float]:
@@ -192,6 +199,7 @@ def headline(result: dict[str, Any]) -> dict[str, float]:
         if g["rows"]:
             out[f"hard_negatives.{name}.fp_rate_argmax"] = g["fp_rate_argmax"]
             out[f"hard_negatives.{name}.fp_rate_block_or_review"] = g["fp_rate_block_or_review"]
-            if "fp_rate_served" in g:
-                out[f"hard_negatives.{name}.fp_rate_served"] = g["fp_rate_served"]
+            for protocol in PROTOCOLS:
+                if f"fp_rate_{protocol}" in g:
+                    out[f"hard_negatives.{name}.fp_rate_{protocol}"] = g[f"fp_rate_{protocol}"]
     return out

@@ -7,10 +7,16 @@ each split's rows by market as a crawl of each market would be. It is a differen
 from the rest of the suite: every figure here used a whole market's rows (never their
 labels) to score each of them, which a one-listing-at-a-time API call cannot do.
 
-The one exception, ``after_served``, is the API's way: each half of a market scored one
-listing at a time with the target prior estimated from the other half (what a server given
-``GET /v1/mix``'s ``suggested_target_prior`` from earlier traffic does), so no listing's own
-text shapes the mix it is scored at.
+The two exceptions are the API's ways, one listing at a time:
+
+- ``after_served``: each half of a market scored with the target prior estimated from the
+  other half (what a server given ``GET /v1/mix``'s ``suggested_target_prior`` from earlier
+  traffic does), so no listing's own text shapes the mix it is scored at;
+- ``after_online``: every listing of the split sent once, in a random order across its
+  markets, in requests of 32 that name each listing's market, to the server's own market
+  adaptation (:class:`model.market_mix.MarketMixes` with the server's default settings): a
+  market's listings are scored at the training mix until 200 of them have been, then at the
+  mix estimated from its earlier listings. Nothing but the market's name is needed.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from model import Classifier
+from model.market_mix import MarketMixes
 from model.priors import (
     BBSE,
     EM,
@@ -36,10 +43,12 @@ from model.priors import (
     reweighted,
     target_weights,
 )
+from training.metrics import bootstrap_macro_f1, groups_of, to_ids
 from training.suite.common import rounded, split_proba
 from training.suite.crossmarket import market_score
 
 SPLITS = ("test", "oot", "cross_market")
+ONLINE_BATCH = 32  # listings per request in the online protocol (the load test's batch)
 DIGITS = 4  # as the suite's other figures (training.suite.common.rounded)
 
 
@@ -75,6 +84,8 @@ def label_shift(classifier: Classifier, frames: dict[str, pd.DataFrame],
         markets: dict[str, Any] = {}
         served = served_scores(proba, frame["market"].to_numpy(), adapters[methods[0]], record,
                                names, min_rows)
+        online = online_scores(proba, frame["market"].to_numpy(), record, names,
+                               min_rows=min_rows)
         for market, group in runs[""][1].items():  # the same groups for every method
             rows = frame.iloc[group.rows]
             entry: dict[str, Any] = {"rows": len(group.rows),
@@ -91,17 +102,30 @@ def label_shift(classifier: Classifier, frames: dict[str, pd.DataFrame],
                 entry[f"after{suffix}"] = market_score(adapted[group.rows], rows, labels)
             if len(group.rows) >= 2 * min_rows:
                 entry["after_served"] = market_score(served[group.rows], rows, labels)
+            entry["after_online"] = market_score(online[group.rows], rows, labels)
             markets[market] = entry
-        result[split] = {"before": market_score(proba, frame, labels),
-                         **{f"after{suffix}": market_score(adapted, frame, labels)
+        result[split] = {"before": split_score(proba, frame, labels),
+                         **{f"after{suffix}": split_score(adapted, frame, labels)
                             for suffix, (adapted, _) in runs.items()},
-                         "after_served": market_score(served, frame, labels),
+                         "after_served": split_score(served, frame, labels),
+                         "after_online": split_score(online, frame, labels),
                          "per_market": markets}
         checked = [e for e in markets.values() if "true_in_interval" in e]
         if checked:
             result[split]["interval_coverage"] = rounded(
                 sum(len(e["true_in_interval"]) for e in checked) / (len(checked) * len(names)))
     return result
+
+
+def split_score(proba: np.ndarray, frame: pd.DataFrame, labels: Any) -> dict[str, Any]:
+    """:func:`~training.suite.crossmarket.market_score` for a whole split, with the 95%
+    vendor-bootstrap interval of its macro-F1 (as `contraband evaluate` gives it)."""
+    entry = market_score(proba, frame, labels)
+    truth = to_ids(frame["label"], labels)
+    present = sorted(set(truth.tolist()))
+    entry["macro_f1_ci95"] = bootstrap_macro_f1(truth, proba.argmax(axis=1), present,
+                                                len(labels), groups_of(frame))
+    return entry
 
 
 def adaptation_record(classifier: Classifier, frames: dict[str, pd.DataFrame]
@@ -130,6 +154,25 @@ def served_scores(proba: np.ndarray, markets: np.ndarray, adapt: Adapter,
             np.asarray(markets).astype(str)).indices.values():
         if len(rows) >= 2 * min_rows:
             served[rows] = served_at_other_half_mix(proba[rows], adapt, record, names)
+    return served
+
+
+def online_scores(proba: np.ndarray, markets: np.ndarray, record: dict[str, Any],
+                  names: list[str], *, min_rows: int = MIN_GROUP_ROWS, seed: int = 0,
+                  batch: int = ONLINE_BATCH) -> np.ndarray:
+    """A split's scores as a server with market adaptation gives them: every row sent once,
+    in a seeded random order across the split's markets, in requests of ``batch`` that name
+    each row's market, through :class:`model.market_mix.MarketMixes` with the server's
+    default settings but ``min_rows`` (``proba`` at the training mix, ``record`` the
+    bundle's adaptation record). A market's first ``min_rows`` listings keep their scores;
+    later ones are scored at the mix estimated from the market's earlier listings."""
+    order = np.random.default_rng(seed).permutation(len(proba))
+    keys = np.asarray(markets).astype(str)
+    mixes = MarketMixes(record, names, min_rows=min_rows)
+    served = np.empty_like(proba, dtype=np.float64)
+    for start in range(0, len(order), batch):
+        rows = order[start : start + batch]
+        served[rows], _ = mixes.serve(keys[rows].tolist(), proba[rows])
     return served
 
 
@@ -183,6 +226,9 @@ def headline(result: dict[str, Any]) -> dict[str, float]:
             if "after_served" in result[split]:
                 out[f"label_shift.{split}.macro_f1_served_other_half_mix"] = (
                     result[split]["after_served"]["macro_f1"])
+            if "after_online" in result[split]:
+                out[f"label_shift.{split}.macro_f1_served_online"] = (
+                    result[split]["after_online"]["macro_f1"])
             if "interval_coverage" in result[split]:
                 out[f"label_shift.{split}.interval_coverage"] = (
                     result[split]["interval_coverage"])

@@ -123,16 +123,16 @@ def hard_negatives(r: dict[str, Any]) -> tuple[str, Figures]:
     rows, bad = [], []
     for name, g in groups.items():
         interval = g.get("fp_rate_argmax_interval")  # absent from suites run before it existed
-        served = g.get("fp_rate_served")
+        served = [g.get(f"fp_rate_{p}") for p in ("served", "online")]
         rows.append([name, g["looks_like"], g["rows"], g["fp_rate_argmax"],
                      f"{interval[0]:.3f} – {interval[1]:.3f}" if interval else "",
                      g["fp_rate_block"], g["fp_rate_block_or_review"],
-                     "" if served is None else served,
+                     *["" if v is None else v for v in served],
                      ", ".join(f"{k} {v}" for k, v in g["predicted"].items())])
         bad.append([False, False, False, (g["fp_rate_argmax"] or 0) > MAX_FP_RATE, False,
                     *[(v or 0) > MAX_FP_RATE for v in (g["fp_rate_block"],
-                                                       g["fp_rate_block_or_review"])],
-                    (served or 0) > MAX_FP_RATE, False])
+                                                       g["fp_rate_block_or_review"], *served)],
+                    False])
     figures = {"hard_negatives": plots.bars(
         {n: g["fp_rate_argmax"] or 0.0 for n, g in groups.items()},
         "hard negatives: false-positive rate (argmax)", "FP rate", line=MAX_FP_RATE)}
@@ -141,11 +141,12 @@ def hard_negatives(r: dict[str, Any]) -> tuple[str, Figures]:
             + "<p>The interval is the argmax rate's 95% Wilson interval: a group of a few "
             "dozen rows cannot show a rate below the target even with no false positive. "
             "Served: the argmax rate when each market is served one listing at a time at the "
-            "mix estimated from its other half (as in the label-shift section: a server "
-            "that knows its marketplace's mix).</p>"
+            "mix estimated from its other half; online: by the server's market adaptation, "
+            "each market's mix learned from its earlier listings (the label-shift section's "
+            "two protocols of a server that knows the listing's marketplace).</p>"
             + table(["group", "looks like", "rows", "FP rate (argmax)", "95% interval",
                      "FP rate (block)", "FP rate (block or review)", "FP rate (argmax, served)",
-                     "predicted"], rows, bad)
+                     "FP rate (argmax, online)", "predicted"], rows, bad)
             + image(figures["hard_negatives"], "hard negatives")), figures
 
 
@@ -203,13 +204,15 @@ def label_shift(r: dict[str, Any]) -> tuple[str, Figures]:
         "): " + ", ".join(f"{n} {p:.3f}" for n, p in r["source_prior"].items()) + ".</p>",
         table(["split", "rows", "macro-F1", f"macro-F1 adapted ({method})",
                *(["macro-F1 adapted (em)"] if em_too else []),
-               "macro-F1 one at a time, at the other half's mix", "lawful FP rate",
+               "macro-F1 one at a time, at the other half's mix",
+               "macro-F1 one at a time, market adaptation", "lawful FP rate",
                f"lawful FP rate adapted ({method})",
                *(["true shares inside the 95% interval"] if em_too else [])],
-              [[s, r[s]["before"]["rows"], r[s]["before"]["macro_f1"],
-                r[s]["after"]["macro_f1"],
-                *([r[s]["after_em"]["macro_f1"]] if em_too else []),
-                r[s].get("after_served", {}).get("macro_f1", ""),
+              [[s, r[s]["before"]["rows"], _f1_cell(r[s]["before"]),
+                _f1_cell(r[s]["after"]),
+                *([_f1_cell(r[s]["after_em"])] if em_too else []),
+                _f1_cell(r[s].get("after_served")),
+                _f1_cell(r[s].get("after_online")),
                 r[s]["before"]["benign_fp_rate"], r[s]["after"]["benign_fp_rate"],
                 *([r[s].get("interval_coverage", "")] if em_too else [])]
                for s in ("test", "oot", "cross_market") if s in r]),
@@ -217,7 +220,11 @@ def label_shift(r: dict[str, Any]) -> tuple[str, Figures]:
         f"{2 * r['min_rows']} rows split in two random halves, each half's listings scored "
         "one at a time with the target prior estimated from the other half, as a server "
         "given <code>GET /v1/mix</code>'s suggestion from earlier traffic scores them; "
-        "smaller markets keep their scores.</p>",
+        "smaller markets keep their scores. One at a time, market adaptation: every listing "
+        "of the split sent once, in a random order across its markets, in requests of 32 "
+        "that name each listing's market, to the server's own market adaptation: a market's "
+        f"first {r['min_rows']} listings are scored at the training mix, each later one at "
+        "the mix estimated from the market's earlier listings.</p>",
     ]
     if r.get("interval_covers"):
         parts.append(
@@ -231,6 +238,7 @@ def label_shift(r: dict[str, Any]) -> tuple[str, Figures]:
             estimate = e.get("estimated_prior")
             rows.append([split, market, e["rows"], e["before"]["macro_f1"], e["after"]["macro_f1"],
                          e.get("after_served", {}).get("macro_f1", ""),
+                         e.get("after_online", {}).get("macro_f1", ""),
                          e["before"]["benign_fp_rate"], e["after"]["benign_fp_rate"],
                          ", ".join(f"{n} {estimate[n]:.2f}" for n in names) if estimate
                          else "not adapted (too few rows)",
@@ -238,10 +246,21 @@ def label_shift(r: dict[str, Any]) -> tuple[str, Figures]:
                          if estimate else "", _coverage_cell(e, names)])
     parts += ["<h3>Per market</h3>",
               table(["split", "market", "rows", "macro-F1", f"adapted ({method})",
-                     "one at a time, other half's mix", "lawful FP rate", "adapted",
+                     "one at a time, other half's mix", "one at a time, market adaptation",
+                     "lawful FP rate", "adapted",
                      "estimated mix", "true mix",
                      "true shares inside the interval"], rows)]
     return "".join(parts), {}
+
+
+def _f1_cell(entry: dict[str, Any] | None) -> str:
+    """Macro-F1 with its 95% interval where the entry has one (suites since the twenty-second
+    session); empty where the protocol was not run."""
+    if not entry:
+        return ""
+    interval = entry.get("macro_f1_ci95")
+    return (f"{entry['macro_f1']}" if not interval
+            else f"{entry['macro_f1']} [{interval[0]:.3f}–{interval[1]:.3f}]")
 
 
 RENDERERS = {
