@@ -4,6 +4,7 @@
     python benchmarks/load_test.py --tiny                     # the tiny test bundle
     python benchmarks/load_test.py --model baseline --duration 10 --output out.json
     python benchmarks/load_test.py --model default --clients 8 --batch 32 --rate 1000
+    python benchmarks/load_test.py --model default --clients 8 --batch 32 --markets 20
 
 For every cell of (concurrent clients × listings per request) — by default 1, 8, 64 clients
 and batches of 1 and 32 — each client sends requests back to back for ``--duration``
@@ -59,6 +60,13 @@ def tiny_bundle(directory: Path) -> Path:
     thresholds = {n: {"block": 0.6, "review": 0.3} for n in labels.illicit}
     clf = Classifier(model, labels, thresholds=thresholds, config={"version": "baseline-tiny"})
     return clf.save(directory / "baseline-tiny")
+
+
+def with_markets(listings: list[dict[str, Any]], markets: int) -> list[dict[str, Any]]:
+    """The listings, each naming one of ``markets`` markets in turn (none where 0)."""
+    if not markets:
+        return listings
+    return [{**item, "market": f"market-{i % markets}"} for i, item in enumerate(listings)]
 
 
 def load_listings(path: str | None, limit: int = 5000) -> list[dict[str, Any]]:
@@ -259,6 +267,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "of sending back to back; latency counts from when a request was due")
     p.add_argument("--warmup", type=float, default=1.0, help="seconds before each cell")
     p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    p.add_argument("--markets", type=int, default=0, metavar="N",
+                   help="each listing names one of N markets (market-0 …, in turn), so the "
+                        "server's market adaptation runs; 0 (default): listings name none")
     p.add_argument("--env", nargs="*", default=[], metavar="NAME=VALUE",
                    help="extra server settings, e.g. CONTRABAND_BATCH_WAIT_MS=1")
     p.add_argument("--output", default="benchmarks/results/load_test.json")
@@ -267,6 +278,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--duration, --clients and --batch must be positive")
     if args.rate is not None and args.rate <= 0:
         p.error("--rate must be positive")
+    if args.markets < 0:
+        p.error("--markets must be 0 or more")
     return args
 
 
@@ -281,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
             from model import registry
 
             bundle = registry.resolve(args.model, args.models_dir).resolve()
-        listings = load_listings(args.listings)
+        listings = with_markets(load_listings(args.listings), args.markets)
         server = Server(str(bundle), args.workers, workdir, extra_env)
         try:
             ready = server.wait_ready()
@@ -304,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         "tiny": bool(args.tiny), "workers": args.workers, "server_env": extra_env,
         "cpus": os.cpu_count(), "python": platform.python_version(),
         "duration_s": args.duration, "listings_source": args.listings or "tests/fixtures.py",
+        "markets": args.markets,
         "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "cells": cells,
     }

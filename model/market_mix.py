@@ -43,10 +43,11 @@ DEFAULT_MAX_MARKETS = 1_000
 
 
 class LabelWindow:
-    """The last ``size`` predicted class ids, oldest first, in a ring buffer (not
-    thread-safe: :class:`MarketMixes` holds the lock)."""
+    """The last ``size`` predicted class ids (of ``n_classes``), oldest first, in a ring
+    buffer, with the count of each class held kept up to date (an estimate reads the
+    counts, not the window). Not thread-safe: :class:`MarketMixes` holds the lock."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, n_classes: int) -> None:
         if size < 0:
             raise ValueError(f"window must be >= 0, got {size}")
         self.size = size
@@ -54,6 +55,7 @@ class LabelWindow:
         self._held = 0
         self._next = 0
         self.seen = 0  # every label added, in the window or gone from it
+        self.counts = np.zeros(n_classes, dtype=np.int64)
 
     def add(self, labels: np.ndarray) -> None:
         self.seen += len(labels)
@@ -61,6 +63,10 @@ class LabelWindow:
             return
         labels = np.asarray(labels, dtype=np.int8)[-self.size:]
         positions = (self._next + np.arange(len(labels))) % self.size
+        # the slots past the held labels are empty; the rest overwrite the oldest labels
+        overwritten = self._labels[positions[self.size - self._held:]]
+        self.counts -= np.bincount(overwritten, minlength=len(self.counts))
+        self.counts += np.bincount(labels, minlength=len(self.counts))
         self._labels[positions] = labels
         self._next = int((self._next + len(labels)) % self.size)
         self._held = min(self.size, self._held + len(labels))
@@ -86,8 +92,8 @@ class MarketMix:
 
 
 class _Market:
-    def __init__(self, window: int) -> None:
-        self.window = LabelWindow(window)
+    def __init__(self, window: int, n_classes: int) -> None:
+        self.window = LabelWindow(window, n_classes)
         self.mix: MarketMix | None = None
         self.since_estimate = 0
 
@@ -118,11 +124,11 @@ class MarketMixes:
         self.correcting = correct and window >= min_rows
         self.unavailable: str | None = None
         try:
-            self._estimate = adapter(BBSE, config, self.names).adapt
+            self._estimate = adapter(BBSE, config, self.names).mix_from_shares
         except BundleError as exc:
             self._estimate, self.unavailable = None, str(exc)
             self.correcting = False
-        self._all = LabelWindow(window)
+        self._all = LabelWindow(window, len(self.names))
         self._markets: OrderedDict[str, _Market] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -172,7 +178,7 @@ class MarketMixes:
     def _market(self, market: str) -> _Market:
         state = self._markets.get(market)
         if state is None:
-            state = self._markets[market] = _Market(self.window_size)
+            state = self._markets[market] = _Market(self.window_size, len(self.names))
             while len(self._markets) > self.max_markets:
                 self._markets.popitem(last=False)
         else:
@@ -186,8 +192,7 @@ class MarketMixes:
         if not self.correcting or held < self.min_rows:
             return
         if state.mix is None or state.since_estimate >= self.refresh:
-            one_hot = np.eye(len(self.names))[state.window.labels()]
-            mix = named_shares(self._estimate(one_hot).prior, self.names)
+            mix = named_shares(self._estimate(state.window.counts / held), self.names)
             # as GET /v1/mix suggests it and --target-prior applies it: no share under 0.001
             _, weights = target_weights(prior_spec(mix), self.config, self.names)
             state.mix = MarketMix(market, held, weights)

@@ -236,6 +236,17 @@ def bbse_adapt(proba: np.ndarray, confusion: np.ndarray) -> PriorAdaptation:
     return PriorAdaptation(reweighted(proba, weights), prior / prior.sum(), 1, True, BBSE)
 
 
+def bbse_mix(shares: np.ndarray, confusion: np.ndarray) -> np.ndarray:
+    """:func:`bbse_adapt`'s estimated mix from the batch's ``shares`` of predicted labels
+    alone (all BBSE reads of a batch), for a caller that keeps counts rather than scores
+    (:mod:`model.market_mix`); the validation mix where every weight comes out
+    non-positive."""
+    confusion = np.asarray(confusion, dtype=np.float64)
+    source = confusion.sum(axis=0)
+    prior = _bbse_weights(confusion, np.asarray(shares, dtype=np.float64)) * source
+    return prior / prior.sum() if prior.sum() > 0 else source.copy()
+
+
 def bbse_prior_interval(proba: np.ndarray, confusion: np.ndarray, *,
                         validation_rows: int | None = None, rounds: int = 200,
                         level: float = 0.95, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -306,6 +317,7 @@ class Estimator:
     adapt: Adapter
     interval: Interval | None = None
     interval_covers: str | None = None
+    mix_from_shares: Callable[[np.ndarray], np.ndarray] | None = None  # BBSE: bbse_mix
 
 
 def adapter(method: str, config: Mapping, names: Sequence[str]) -> Estimator:
@@ -331,7 +343,7 @@ def adapter(method: str, config: Mapping, names: Sequence[str]) -> Estimator:
         return Estimator(BBSE, lambda proba: bbse_adapt(proba, matrix),
                          lambda proba: bbse_prior_interval(proba, matrix,
                                                            validation_rows=rows),
-                         covers)
+                         covers, lambda shares: bbse_mix(shares, matrix))
     source = recorded_source_prior(config, names)
     return Estimator(EM, lambda proba: adapt_priors(proba, source))
 

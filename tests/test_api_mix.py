@@ -43,18 +43,20 @@ def lawful_traffic(n: int) -> list[dict[str, str]]:
 
 
 def test_the_window_keeps_the_last_labels_in_order():
-    window = LabelWindow(5)
+    window = LabelWindow(5, 5)
     window.add(np.array([0, 1, 2]))
     window.add(np.array([3, 4, 0, 1]))
     assert window.seen == 7 and len(window) == 5
     assert window.labels().tolist() == [2, 3, 4, 0, 1]  # the oldest two are gone
+    assert window.counts.tolist() == [1, 1, 1, 1, 1]
     window.add(np.arange(5).repeat(3) % 5)  # a batch longer than the window
     assert window.labels().tolist() == [3, 3, 4, 4, 4]
-    off = LabelWindow(0)
+    assert window.counts.tolist() == [0, 0, 0, 2, 3]
+    off = LabelWindow(0, 5)
     off.add(np.array([1, 2]))
     assert off.labels().tolist() == [] and off.seen == 2
     with pytest.raises(ValueError, match="window"):
-        LabelWindow(-1)
+        LabelWindow(-1, 5)
 
 
 def test_a_new_model_starts_new_windows(tiny_classifier, tmp_path):

@@ -114,3 +114,18 @@ def test_a_listing_carries_its_market_and_the_model_never_reads_it(tiny_classifi
         Listing.coerce({"title": "x", "market": 3})
     np.testing.assert_array_equal(tiny_classifier.predict_proba([named]),
                                   tiny_classifier.predict_proba(["5g MDMA crystal"]))
+
+
+def test_the_window_counts_follow_its_labels_and_bbse_reads_them_as_it_reads_scores():
+    from model.market_mix import LabelWindow
+    from model.priors import bbse_adapt, bbse_mix, confusion_matrix
+
+    rng = np.random.default_rng(3)
+    window = LabelWindow(37, 3)
+    for size in rng.integers(0, 60, 40):
+        window.add(rng.integers(0, 3, size))
+        assert window.counts.tolist() == np.bincount(window.labels(), minlength=3).tolist()
+    matrix = confusion_matrix(record(confusion_noise=0.1)["validation_confusion"], NAMES)
+    labels = window.labels()
+    np.testing.assert_allclose(bbse_mix(window.counts / len(window), matrix),
+                               bbse_adapt(np.eye(3)[labels], matrix).prior, atol=1e-12)
