@@ -3,7 +3,10 @@ the listings the API scored (at the training mix, whatever target prior is in fo
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -37,6 +40,15 @@ def save_default(tiny_classifier, root: Path, version: str, *, record: bool = Tr
     return root
 
 
+@contextlib.contextmanager
+def serving(root: Path, tmp_path: Path, **settings: Any) -> Iterator[TestClient]:
+    """A client of the API serving ``root``'s default bundle, loaded afresh."""
+    app = create_app(api_settings(tmp_path, models_dir=str(root), **settings))
+    with TestClient(app) as client:
+        client.post("/v1/admin/reload", headers=H)
+        yield client
+
+
 def lawful_traffic(n: int) -> list[dict[str, str]]:
     lawful = [t for t, label in rows() if label == "benign"]
     return [{"title": lawful[i % len(lawful)]} for i in range(n)]
@@ -61,9 +73,7 @@ def test_the_window_keeps_the_last_labels_in_order():
 
 def test_a_new_model_starts_new_windows(tiny_classifier, tmp_path):
     root = save_default(tiny_classifier, tmp_path / "models", "baseline-mix")
-    settings = api_settings(tmp_path, models_dir=str(root), mix_min_rows=10)
-    with TestClient(create_app(settings)) as client:
-        client.post("/v1/admin/reload", headers=H)
+    with serving(root, tmp_path, mix_min_rows=10) as client:
         client.post("/v1/classify", json={"listings": lawful_traffic(12)}, headers=H)
         assert client.get("/v1/mix", headers=H).json()["listings"] == 12
         save_default(tiny_classifier, root, "baseline-mix2")
@@ -87,9 +97,7 @@ def test_at_training_mix_takes_the_target_prior_out_again(tiny_classifier, tmp_p
 
 def test_the_api_estimates_the_served_mix_once_it_has_scored_enough(tiny_classifier, tmp_path):
     root = save_default(tiny_classifier, tmp_path / "models", "baseline-mix")
-    settings = api_settings(tmp_path, models_dir=str(root), mix_min_rows=40)
-    with TestClient(create_app(settings)) as client:
-        client.post("/v1/admin/reload", headers=H)
+    with serving(root, tmp_path, mix_min_rows=40) as client:
         client.post("/v1/classify", json={"listings": lawful_traffic(30)}, headers=H)
         early = client.get("/v1/mix", headers=H).json()
         assert early["estimated_mix"] is None and early["listings"] == 30
@@ -122,10 +130,7 @@ def test_a_target_prior_in_force_does_not_change_what_the_window_reads(tiny_clas
     root = save_default(tiny_classifier, tmp_path / "models", "baseline-mix")
     estimates = []
     for name, target in (("plain", None), ("served", LAWFUL_MARKET)):
-        settings = api_settings(tmp_path / name, models_dir=str(root), mix_min_rows=20,
-                                target_prior=target)
-        with TestClient(create_app(settings)) as client:
-            client.post("/v1/admin/reload", headers=H)
+        with serving(root, tmp_path / name, mix_min_rows=20, target_prior=target) as client:
             traffic = [{"title": t} for t, _ in rows()] * 3
             client.post("/v1/classify", json={"listings": traffic}, headers=H)
             estimates.append(client.get("/v1/mix", headers=H).json())
@@ -135,16 +140,12 @@ def test_a_target_prior_in_force_does_not_change_what_the_window_reads(tiny_clas
 
 def test_the_mix_says_why_there_is_no_estimate(tiny_classifier, tmp_path):
     old = save_default(tiny_classifier, tmp_path / "old", "baseline-old", record=False)
-    with TestClient(create_app(api_settings(tmp_path / "a", models_dir=str(old),
-                                            mix_min_rows=1))) as client:
-        client.post("/v1/admin/reload", headers=H)
+    with serving(old, tmp_path / "a", mix_min_rows=1) as client:
         client.post("/v1/classify", json={"listings": lawful_traffic(5)}, headers=H)
         answer = client.get("/v1/mix", headers=H).json()
     assert answer["estimated_mix"] is None and "no validation confusion matrix" in answer["detail"]
     root = save_default(tiny_classifier, tmp_path / "models", "baseline-mix")
-    with TestClient(create_app(api_settings(tmp_path / "b", models_dir=str(root),
-                                            mix_window=0, mix_min_rows=1))) as client:
-        client.post("/v1/admin/reload", headers=H)
+    with serving(root, tmp_path / "b", mix_window=0, mix_min_rows=1) as client:
         client.post("/v1/classify", json={"listings": lawful_traffic(5)}, headers=H)
         answer = client.get("/v1/mix", headers=H).json()
     assert answer["estimated_mix"] is None and "off" in answer["detail"]
@@ -153,9 +154,7 @@ def test_the_mix_says_why_there_is_no_estimate(tiny_classifier, tmp_path):
 
 def test_metrics_export_the_served_mix_once_there_is_an_estimate(tiny_classifier, tmp_path):
     root = save_default(tiny_classifier, tmp_path / "models", "baseline-mix")
-    settings = api_settings(tmp_path, models_dir=str(root), mix_min_rows=20)
-    with TestClient(create_app(settings)) as client:
-        client.post("/v1/admin/reload", headers=H)
+    with serving(root, tmp_path, mix_min_rows=20) as client:
         assert "contraband_estimated_class_share{" not in client.get("/metrics").text
         client.post("/v1/classify", json={"listings": lawful_traffic(40)}, headers=H)
         text = client.get("/metrics").text
@@ -172,9 +171,7 @@ def test_metrics_export_the_served_mix_once_there_is_an_estimate(tiny_classifier
 def test_listings_that_name_their_market_are_scored_at_its_mix(tiny_classifier, tmp_path):
     root = save_default(tiny_classifier, tmp_path / "models", "baseline-mix")
     probe = {"title": "fresh organic basil"}
-    settings = api_settings(tmp_path, models_dir=str(root), mix_min_rows=20)
-    with TestClient(create_app(settings)) as client:
-        client.post("/v1/admin/reload", headers=H)
+    with serving(root, tmp_path, mix_min_rows=20) as client:
         shop = [{**x, "market": "shop"} for x in lawful_traffic(30)]
         first = client.post("/v1/classify", json={"listings": shop}, headers=H).json()
         mix = client.get("/v1/mix", params={"market": "shop"}, headers=H).json()
@@ -202,10 +199,7 @@ def test_listings_that_name_their_market_are_scored_at_its_mix(tiny_classifier, 
 
 def test_market_adaptation_can_be_switched_off(tiny_classifier, tmp_path):
     root = save_default(tiny_classifier, tmp_path / "models", "baseline-mix")
-    settings = api_settings(tmp_path, models_dir=str(root), mix_min_rows=5,
-                            market_adaptation=False)
-    with TestClient(create_app(settings)) as client:
-        client.post("/v1/admin/reload", headers=H)
+    with serving(root, tmp_path, mix_min_rows=5, market_adaptation=False) as client:
         shop = [{**x, "market": "shop"} for x in lawful_traffic(10)]
         client.post("/v1/classify", json={"listings": shop}, headers=H)
         named = client.post("/v1/classify", json=shop[0], headers=H).json()["results"][0]
@@ -219,8 +213,7 @@ def test_market_adaptation_can_be_switched_off(tiny_classifier, tmp_path):
 @pytest.mark.parametrize("market", ["", "  ", "\n", "x" * 201])
 def test_a_bad_market_name_is_a_422_that_names_the_field(tiny_classifier, tmp_path, market):
     root = save_default(tiny_classifier, tmp_path / "models", "baseline-mix")
-    with TestClient(create_app(api_settings(tmp_path, models_dir=str(root)))) as client:
-        client.post("/v1/admin/reload", headers=H)
+    with serving(root, tmp_path) as client:
         response = client.post("/v1/classify", json={"listings": [
             {"title": "a", "market": "ok"}, {"title": "b", "market": market}]}, headers=H)
         query = client.get("/v1/mix", params={"market": market}, headers=H)
@@ -231,8 +224,7 @@ def test_a_bad_market_name_is_a_422_that_names_the_field(tiny_classifier, tmp_pa
 
 def test_a_query_parameter_given_twice_is_a_422(tiny_classifier, tmp_path):
     root = save_default(tiny_classifier, tmp_path / "models", "baseline-mix")
-    with TestClient(create_app(api_settings(tmp_path, models_dir=str(root)))) as client:
-        client.post("/v1/admin/reload", headers=H)
+    with serving(root, tmp_path) as client:
         response = client.get("/v1/mix?market=a&market=b", headers=H)
     assert response.status_code == 422
     assert "['market'] given more than once" in response.json()["message"]
