@@ -225,10 +225,12 @@ class Classifier:
         items = [Listing.coerce(x) for x in listings]
         return self.predictions(items, self.predict_proba(items))
 
-    def predictions(self, items: Sequence[Listing], proba: np.ndarray) -> list[Prediction]:
-        """What :meth:`predict` returns for ``items``, from their probabilities ``proba``
+    def predictions(self, listings: Iterable[str | Listing | Mapping[str, Any]],
+                    proba: np.ndarray) -> list[Prediction]:
+        """What :meth:`predict` returns for ``listings``, from their probabilities ``proba``
         (rows in ``labels.names`` order): for scores corrected after :meth:`predict_proba`,
         such as a marketplace's mix (:mod:`model.market_mix`)."""
+        items = [Listing.coerce(x) for x in listings]
         decisions, reasons = self.decide(proba)
         names = self.labels.names
         return [
