@@ -175,6 +175,10 @@ class MarketMixes:
         with self._lock:
             return list(self._markets)
 
+    def held(self) -> int:
+        """How many marketplaces' windows are kept."""
+        return len(self._markets)
+
     def _market(self, market: str) -> _Market:
         state = self._markets.get(market)
         if state is None:

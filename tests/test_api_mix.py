@@ -179,6 +179,7 @@ def test_listings_that_name_their_market_are_scored_at_its_mix(tiny_classifier, 
         named = client.post("/v1/classify", json={**probe, "market": "shop"},
                             headers=H).json()["results"][0]
         after = client.get("/v1/mix", params={"market": "shop"}, headers=H).json()
+        metrics = client.get("/metrics").text
         unknown = client.get("/v1/mix", params={"market": "elsewhere"}, headers=H).json()
         everything = client.get("/v1/mix", headers=H).json()
     # the market's first listings are its evidence: scored at the training mix
@@ -193,6 +194,10 @@ def test_listings_that_name_their_market_are_scored_at_its_mix(tiny_classifier, 
     assert named["scores"]["benign"] > plain["scores"]["benign"]
     assert mix["market"] == "shop" and mix["listings"] == 30
     assert after["listings"] == 31  # the probe joined the window after it was scored
+    # 31 listings named the shop; the last one was scored at its estimated mix
+    assert 'contraband_market_listings_total{adapted="yes"} 1.0' in metrics
+    assert 'contraband_market_listings_total{adapted="no"} 30.0' in metrics
+    assert "contraband_markets_held 1.0" in metrics
     assert unknown["listings"] == 0 and "market 'elsewhere'" in unknown["detail"]
     assert everything["market"] is None and everything["listings"] == 32
 

@@ -61,6 +61,12 @@ class Metrics:
                          "each class's share of the listings scored lately, estimated by "
                          "BBSE (GET /v1/mix), with its 95% interval (bound = low / high)",
                          ["class_name", "bound"], registry=r)
+        self.market_listings = Counter(
+            "contraband_market_listings", "listings that named their market, by whether "
+            "they were scored at its estimated mix (adapted = yes / no: too few earlier "
+            "listings, or market adaptation off)", ["adapted"], registry=r)
+        self.markets = Gauge("contraband_markets_held",
+                             "markets whose windows this process keeps", registry=r)
 
     def observe_predictions(self, names: Sequence[str], proba: np.ndarray,
                             labels: Sequence[str], decisions: Sequence[str]) -> None:

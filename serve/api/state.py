@@ -168,8 +168,9 @@ class ModelState:
         proba = clf.predict_proba(listings)
         # at the training mix: the labels BBSE reads against the validation confusion
         # matrix, and the scores a marketplace's estimate corrects
-        proba, used = self.mixes_for(clf).serve([x.market for x in listings],
-                                                clf.at_training_mix(proba), otherwise=proba)
+        mixes = self.mixes_for(clf)
+        markets = [x.market for x in listings]
+        proba, used = mixes.serve(markets, clf.at_training_mix(proba), otherwise=proba)
         predictions = clf.predictions(listings, proba)
         self.metrics.model_seconds.observe(time.perf_counter() - started)
         self.metrics.batch_listings.observe(len(listings))
@@ -177,6 +178,12 @@ class ModelState:
             if mix is not None:
                 prediction.extra["market_mix"] = {"market": mix.market,
                                                   "listings": mix.listings}
+        named = sum(m is not None for m in markets)
+        if named:
+            adapted = sum(u is not None for u in used)
+            self.metrics.market_listings.labels(adapted="yes").inc(adapted)
+            self.metrics.market_listings.labels(adapted="no").inc(named - adapted)
+            self.metrics.markets.set(mixes.held())
         self.metrics.observe_predictions(clf.labels.names, proba,
                                          [p.label for p in predictions],
                                          [p.decision for p in predictions])
