@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from model.bundle import BundleError
-from model.priors import BBSE, adapter, named_shares, prior_spec, reweighted, target_weights
+from model.priors import BBSE, adapter, reweighted, served_weights
 
 DEFAULT_WINDOW = 10_000
 DEFAULT_MIN_ROWS = 200
@@ -196,9 +196,8 @@ class MarketMixes:
         if not self.correcting or held < self.min_rows:
             return
         if state.mix is None or state.since_estimate >= self.refresh:
-            mix = named_shares(self._estimate(state.window.counts / held), self.names)
-            # as GET /v1/mix suggests it and --target-prior applies it: no share under 0.001
-            _, weights = target_weights(prior_spec(mix), self.config, self.names)
+            weights = served_weights(self._estimate(state.window.counts / held), self.config,
+                                     self.names)
             state.mix = MarketMix(market, held, weights)
             state.since_estimate = 0
 

@@ -139,6 +139,13 @@ def target_weights(spec: str | Mapping[str, float], config: Mapping,
     return target, target / recorded_source_prior(config, names)
 
 
+def served_weights(prior: np.ndarray, config: Mapping, names: Sequence[str]) -> np.ndarray:
+    """The weights (target / training mix) that serve an estimated mix ``prior`` one listing
+    at a time, exactly as ``GET /v1/mix`` suggests it and ``--target-prior`` applies it:
+    rounded as shown (:func:`named_shares`), no share under 0.001 (:func:`prior_spec`)."""
+    return target_weights(prior_spec(named_shares(prior, names)), config, names)[1]
+
+
 def named_shares(shares: Sequence[float] | np.ndarray, names: Sequence[str],
                  digits: int = 5) -> dict[str, float]:
     """A class mix as reports and answers show it: by class name, rounded."""

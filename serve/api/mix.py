@@ -48,10 +48,9 @@ def estimate_mix(clf: Classifier, labels: np.ndarray, seen: int, min_rows: int,
         of = "" if market is None else f" of market {market!r}"
         return {**answer, "detail": f"{scored}{of} scored by {clf.version} in this process's "
                 f"window; an estimate needs at least {min_rows}"}
-    one_hot = np.eye(len(names))[labels]
-    fitted = estimator.adapt(one_hot)
-    mix = named_shares(fitted.prior, names)
-    low, high = estimator.interval(one_hot)
+    shares = np.bincount(labels, minlength=len(names)) / len(labels)
+    mix = named_shares(estimator.mix_from_shares(shares), names)
+    low, high = estimator.interval(np.eye(len(names))[labels])
     return {
         **answer, "estimated_mix": mix,
         "interval": named_intervals(low, high, names),

@@ -38,10 +38,9 @@ from model.priors import (
     label_shift_record,
     named_intervals,
     named_shares,
-    prior_spec,
     prior_vector,
     reweighted,
-    target_weights,
+    served_weights,
 )
 from training.metrics import bootstrap_macro_f1, groups_of, to_ids
 from training.suite.common import rounded, split_proba
@@ -186,9 +185,8 @@ def served_at_other_half_mix(proba: np.ndarray, adapt: Adapter, record: dict[str
     first = np.random.default_rng(seed).permutation(len(proba)) < len(proba) // 2
     served = np.empty_like(proba)
     for half in (first, ~first):
-        mix = named_shares(adapt(proba[~half]).prior, names)
-        _, weights = target_weights(prior_spec(mix), record, names)
-        served[half] = reweighted(proba[half], weights)
+        served[half] = reweighted(proba[half],
+                                  served_weights(adapt(proba[~half]).prior, record, names))
     return served
 
 
