@@ -11,7 +11,7 @@ DATASET := artifacts/data/default/dataset_info.json
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run data model serve test lint bench clean
+.PHONY: install run data model serve test lint bench reference clean
 
 install: $(STAMP)
 
@@ -53,6 +53,19 @@ lint: $(STAMP)
 
 bench: model
 	$(BIN)/python benchmarks/baseline_throughput.py
+
+# The textbook recipe the issues measure against (word and character TF-IDF with a linear
+# SVM, balanced and calibrated, on the training split alone: none of the default's
+# supplements, copies or register mask), then the default against it on the same rows,
+# with paired vendor-bootstrap intervals of the difference.
+REFERENCE := artifacts/exp/reference-tfidf
+reference: model
+	@if [ ! -d $(REFERENCE) ]; then \
+	  $(BIN)/contraband train --model baseline --no-supplements --augment 0 --augment-floor 0 \
+	    --register 0 --register-mask off --cue-words 0 --models-dir artifacts/exp \
+	    --no-default --name reference-tfidf; fi
+	$(BIN)/contraband evaluate --compare $(REFERENCE) default --suite none \
+	  --output artifacts/reports/compare-reference
 
 clean:
 	rm -rf artifacts .pytest_cache .ruff_cache

@@ -77,7 +77,7 @@ def test_compare_says_when_runs_are_not_comparable(tiny_dataset, models_dir, tmp
     document["robustness_rows"] = 500
     (tmp_path / "b.json").write_text(json.dumps(document))
     code = main(["evaluate", "--compare", str(a), str(tmp_path / "b.json"),
-                 "--output", str(tmp_path / "c")])
+                 "--dataset", str(tiny_dataset), "--output", str(tmp_path / "c")])
     assert code == 0
     out = capsys.readouterr().out
     assert "warning: the two runs differ in the dataset" in out
@@ -87,7 +87,8 @@ def test_compare_says_when_runs_are_not_comparable(tiny_dataset, models_dir, tmp
 
 def test_compare_cli_writes_html(tiny_dataset, models_dir, tmp_path, capsys):
     a, _ = run_suite("baseline-test", tiny_dataset, tmp_path / "a", ["calibration"], TINY)
-    code = main(["evaluate", "--compare", str(a), str(a), "--output", str(tmp_path / "c")])
+    code = main(["evaluate", "--compare", str(a), str(a), "--dataset", str(tiny_dataset),
+                 "--output", str(tmp_path / "c")])
     assert code == 0
     assert (tmp_path / "c" / "compare.html").is_file()
     assert "calibration.ece.shipped.drugs" in capsys.readouterr().out

@@ -144,14 +144,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--dataset", help="built dataset folder")
     evaluate.add_argument("--output", help="report folder (default artifacts/reports/VERSION)")
     evaluate.add_argument("--splits", default="validation,test,oot,cross_market",
-                          help="comma-separated splits to evaluate")
+                          help="comma-separated splits to evaluate (and to pair with "
+                               "--compare)")
     evaluate.add_argument("--suite", metavar="SECTIONS",
                           help="run the evaluation suite instead: 'all' or comma-separated "
                                "crossmarket, transfer, ablation, robustness, hard_negatives, "
                                "calibration, label_shift, explanations (writes report.html, "
                                "suite.json)")
     evaluate.add_argument("--compare", nargs=2, metavar=("A", "B"),
-                          help="put two suite runs (folders) or bundles side by side")
+                          help="put two suite runs (folders) or bundles side by side; where "
+                               "both bundles load, also score them on the same rows of "
+                               "--splits and give B − A with a paired vendor-bootstrap "
+                               "interval (--suite none: that alone, no suite sections)")
     evaluate.add_argument("--robustness-rows", type=_positive_int, metavar="N",
                           help="perturb a seeded sample of N test rows instead of all of them "
                                "(a transformer on a CPU scores ~300 listings/s, and the "

@@ -10,18 +10,58 @@ from training.suite import compare as comparing
 from training.suite.runner import parse_sections, run_suite, summary_lines
 
 
+def bare_document(bundle: str) -> dict:
+    """A bundle's place in a comparison without running any suite section
+    (``--compare A B --suite none``: the paired differences alone)."""
+    from model import Classifier
+
+    classifier = Classifier.load(bundle)
+    return {"bundle": classifier.version, "bundle_path": str(classifier.path),
+            "kind": classifier.config.get("kind"), "headline": {}}
+
+
+def add_paired(result: dict, a: tuple[str, dict], b: tuple[str, dict], dataset: Path,
+               splits: list[str]) -> None:
+    """Score both compared bundles on the same rows of ``splits`` (``result["paired"]``), or
+    say why that cannot be done (``result["paired_skipped"]``)."""
+    from data.dataset import load_splits, read_info
+    from training.suite.paired import paired_comparison
+
+    bundles = []
+    for target, document in (a, b):
+        classifier, why = comparing.bundle_behind(target, document)
+        if classifier is None:
+            result["paired_skipped"] = why
+            return
+        bundles.append(classifier)
+    try:
+        info = read_info(dataset)
+        frames = load_splits(dataset, splits)
+    except FileNotFoundError as exc:
+        result["paired_skipped"] = f"the dataset cannot be read: {exc}"
+        return
+    result["paired"] = paired_comparison(*bundles, frames, tuple(splits))
+    result["paired_dataset"] = {"name": info["name"], "fingerprint": info["fingerprint"]}
+
+
 def run_from_args(args: argparse.Namespace) -> int:
     dataset = dataset_dir(args.dataset)
-    sections = parse_sections(args.suite or "all")
     if args.compare:
         a_name, b_name = args.compare
+        paired_only = args.suite == "none"
+        sections = [] if paired_only else parse_sections(args.suite or "all")
 
         def run(bundle: str) -> dict:
+            if paired_only:
+                return bare_document(bundle)
             return run_suite(bundle, dataset, None, sections,
                              robustness_rows=args.robustness_rows)[1]
 
-        result = comparing.compare(comparing.load_or_run(a_name, run),
-                                   comparing.load_or_run(b_name, run))
+        a_document = comparing.load_or_run(a_name, run)
+        b_document = comparing.load_or_run(b_name, run)
+        result = comparing.compare(a_document, b_document)
+        add_paired(result, (a_name, a_document), (b_name, b_document), dataset,
+                   [s.strip() for s in args.splits.split(",") if s.strip()])
         out = Path(args.output) if args.output else (
             Path("artifacts/reports") / f"compare-{result['a']}-vs-{result['b']}")
         path = comparing.write_comparison(result, out)
@@ -30,6 +70,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         print("\n".join(comparing.summary_lines(result)))
         print(f"comparison written to {path}")
         return 0
+    sections = parse_sections(args.suite or "all")
     out, document = run_suite(args.bundle, dataset, Path(args.output) if args.output else None,
                               sections, robustness_rows=args.robustness_rows)
     print("\n".join(summary_lines(document)))

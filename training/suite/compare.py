@@ -1,7 +1,9 @@
 """``contraband evaluate --compare A B``: two suite runs side by side.
 
 ``A`` and ``B`` are suite output folders (or their ``suite.json``); anything else is taken as
-a bundle name or path and its suite is run first.
+a bundle name or path and its suite is run first. Where both bundles can still be loaded,
+the comparison also scores them on the same rows of each split and gives B − A with a
+paired vendor-bootstrap interval (:mod:`training.suite.paired`).
 """
 
 from __future__ import annotations
@@ -14,13 +16,19 @@ from model.bundle import write_json_atomic
 from training.suite.html_report import page, table
 
 
+def suite_file(target: str) -> Path | None:
+    """The ``suite.json`` that ``target`` names (a suite folder or the file), else None."""
+    path = Path(target)
+    file = path / "suite.json" if path.is_dir() else path
+    return file if file.is_file() and file.suffix == ".json" else None
+
+
 def load_or_run(target: str, run: Any) -> dict[str, Any]:
     """A finished suite's document, or ``run(target)``'s for a bundle."""
     import json
 
-    path = Path(target)
-    file = path / "suite.json" if path.is_dir() else path
-    if file.is_file() and file.suffix == ".json":
+    file = suite_file(target)
+    if file is not None:
         try:
             document = json.loads(file.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
@@ -61,12 +69,41 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
             "rows": rows}
 
 
+def bundle_behind(target: str, document: dict[str, Any]) -> tuple[Any, str | None]:
+    """The loaded bundle a compared run measured, or None and why it cannot be had.
+
+    A bundle name or path is loaded as given; a finished run by the path it recorded,
+    which must still hold the same version (bundles are never overwritten, so a moved or
+    deleted one is the only way it can differ).
+    """
+    from model import Classifier
+    from model.bundle import BundleError
+
+    source = document.get("bundle_path") if suite_file(target) else target
+    if not source:
+        return None, f"{target} does not record its bundle's path"
+    try:
+        classifier = Classifier.load(source)
+    except (BundleError, OSError) as exc:
+        return None, f"the bundle of {target} cannot be loaded: {exc}"
+    if classifier.version != document.get("bundle"):
+        return None, (f"{source} now holds {classifier.version}, not the "
+                      f"{document.get('bundle')} that {target} measured")
+    return classifier, None
+
+
 def write_comparison(result: dict[str, Any], out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out_dir / "compare.json", result)
     body = table(["figure", f"A: {result['a']}", f"B: {result['b']}", "B − A"],
                  [[r["figure"], r["a"], r["b"], r["b_minus_a"]] for r in result["rows"]])
-    sections = [("Headline figures", body)]
+    sections = [("Headline figures", body)] if result["rows"] else []
+    if result.get("paired"):
+        sections.insert(0, ("Paired differences: both bundles on the same rows",
+                            paired_table(result["paired"])))
+    elif result.get("paired_skipped"):
+        sections.insert(0, ("No paired differences",
+                            f"<p>{html.escape(result['paired_skipped'])}</p>"))
     if result.get("not_comparable"):
         warning = "".join(f"<li>{html.escape(d)}</li>" for d in result["not_comparable"])
         sections.insert(0, ("Not comparable: the runs differ in", f"<ul>{warning}</ul>"))
@@ -77,11 +114,37 @@ def write_comparison(result: dict[str, Any], out_dir: Path) -> Path:
     return out_dir / "compare.html"
 
 
+def paired_table(paired: dict[str, Any]) -> str:
+    """The paired section of ``compare.html``: one row per split."""
+    def interval(entry: dict[str, Any]) -> str:
+        ci = entry["b_minus_a_ci95"]
+        return "–" if ci is None else f"[{ci[0]:+.4f}, {ci[1]:+.4f}]"
+
+    rows = [[split, e["rows"], e["macro_f1_a"], e["macro_f1_b"], f"{e['b_minus_a']:+.4f}",
+             interval(e), e["b_ahead_share"], e["only_a_right"], e["only_b_right"],
+             ", ".join(f"{k} {v:+.3f}" for k, v in e["per_class_f1_b_minus_a"].items())]
+            for split, e in paired.items()]
+    note = ("<p>Each bootstrap draw resamples whole vendors (rows where a split has none) and "
+            "scores both bundles on the same draw, so the interval is that of the difference "
+            "itself; 'B ahead' is the share of draws in which B's macro-F1 is higher.</p>")
+    return note + table(["split", "rows", "macro-F1 A", "macro-F1 B", "B − A",
+                         "95% interval of B − A", "B ahead", "only A right", "only B right",
+                         "per-class F1, B − A"], rows)
+
+
 def summary_lines(result: dict[str, Any]) -> list[str]:
     def fmt(v: float | None) -> str:
         return "     –" if v is None else f"{v:8.4f}"
 
-    lines = [f"{'figure':60s} {'A':>8s} {'B':>8s} {'B-A':>8s}"]
-    lines += [f"{r['figure']:60s} {fmt(r['a'])} {fmt(r['b'])} {fmt(r['b_minus_a'])}"
-              for r in result["rows"]]
+    lines = []
+    if result["rows"]:  # none when no suite section ran (--suite none)
+        lines = [f"{'figure':60s} {'A':>8s} {'B':>8s} {'B-A':>8s}", *(
+            f"{r['figure']:60s} {fmt(r['a'])} {fmt(r['b'])} {fmt(r['b_minus_a'])}"
+            for r in result["rows"]), ""]
+    if result.get("paired"):
+        from training.suite.paired import summary_lines as paired_lines
+
+        lines += paired_lines(result["paired"])
+    elif result.get("paired_skipped"):
+        lines.append(f"no paired differences: {result['paired_skipped']}")
     return lines
