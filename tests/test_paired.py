@@ -99,3 +99,20 @@ def test_compare_says_why_it_cannot_pair_a_run_whose_bundle_is_gone(models_dir, 
     result = json.loads((tmp_path / "c" / "compare.json").read_text(encoding="utf-8"))
     assert "paired" not in result and "cannot be loaded" in result["paired_skipped"]
     assert Path(tmp_path / "c" / "compare.html").is_file()
+
+
+def test_paired_split_gives_each_large_enough_market_its_own_entry():
+    y = np.array([0] * 150 + [1] * 150 + [0] * 20)
+    markets = np.array(["shop"] * 150 + ["darknet"] * 150 + ["tiny"] * 20)
+    a = y.copy()
+    a[:30] = 1  # A flags 30 of the shop's 150 lawful listings
+    b = y.copy()
+    b[150:160] = 0  # B misses 10 of the darknet market's drugs
+    entry = paired_split(y, a, b, NAMES, markets=markets)
+    assert set(entry["per_market"]) == {"shop", "darknet"}  # "tiny" is under 100 rows
+    shop, darknet = entry["per_market"]["shop"], entry["per_market"]["darknet"]
+    assert shop["lawful_flagged_a"] == 0.2 and shop["lawful_flagged_b"] == 0.0
+    assert shop["b_minus_a"] > 0 and shop["b_minus_a_ci95"][0] > 0
+    assert darknet["b_minus_a"] < 0 and "lawful_flagged_a" not in darknet
+    assert entry["lawful_flagged_a"] == round(30 / 170, 4)
+    assert "per_market" not in shop

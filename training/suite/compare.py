@@ -115,21 +115,34 @@ def write_comparison(result: dict[str, Any], out_dir: Path) -> Path:
 
 
 def paired_table(paired: dict[str, Any]) -> str:
-    """The paired section of ``compare.html``: one row per split."""
+    """The paired section of ``compare.html``: one row per split, and per market of the
+    out-of-domain splits."""
     def interval(entry: dict[str, Any]) -> str:
         ci = entry["b_minus_a_ci95"]
         return "–" if ci is None else f"[{ci[0]:+.4f}, {ci[1]:+.4f}]"
 
-    rows = [[split, e["rows"], e["macro_f1_a"], e["macro_f1_b"], f"{e['b_minus_a']:+.4f}",
-             interval(e), e["b_ahead_share"], e["only_a_right"], e["only_b_right"],
-             ", ".join(f"{k} {v:+.3f}" for k, v in e["per_class_f1_b_minus_a"].items())]
-            for split, e in paired.items()]
+    def flagged(entry: dict[str, Any], side: str) -> str:
+        share = entry.get(f"lawful_flagged_{side}")
+        return "–" if share is None else f"{100 * share:.2f}%"
+
+    def row(name: str, e: dict[str, Any]) -> list[Any]:
+        return [name, e["rows"], e["macro_f1_a"], e["macro_f1_b"], f"{e['b_minus_a']:+.4f}",
+                interval(e), e["b_ahead_share"], e["only_a_right"], e["only_b_right"],
+                flagged(e, "a"), flagged(e, "b"),
+                ", ".join(f"{k} {v:+.3f}" for k, v in e["per_class_f1_b_minus_a"].items())]
+
+    rows = []
+    for split, entry in paired.items():
+        rows.append(row(split, entry))
+        rows += [row(f"{split}: {market}", e)
+                 for market, e in entry.get("per_market", {}).items()]
     note = ("<p>Each bootstrap draw resamples whole vendors (rows where a split has none) and "
             "scores both bundles on the same draw, so the interval is that of the difference "
-            "itself; 'B ahead' is the share of draws in which B's macro-F1 is higher.</p>")
+            "itself; 'B ahead' is the share of draws in which B's macro-F1 is higher; "
+            "'lawful flagged' is the share of lawful rows given an illicit label.</p>")
     return note + table(["split", "rows", "macro-F1 A", "macro-F1 B", "B − A",
                          "95% interval of B − A", "B ahead", "only A right", "only B right",
-                         "per-class F1, B − A"], rows)
+                         "lawful flagged A", "lawful flagged B", "per-class F1, B − A"], rows)
 
 
 def summary_lines(result: dict[str, Any]) -> list[str]:

@@ -19,6 +19,9 @@ from training.metrics import bootstrap_macro_f1_difference, groups_of, to_ids
 from training.suite.common import rounded, split_proba
 
 PAIRED_SPLITS = ("validation", "test", "oot", "cross_market")
+# the splits made of markets the bundles never trained on: each market gets its own row too
+PER_MARKET_SPLITS = ("oot", "cross_market")
+MIN_MARKET_ROWS = 100
 
 
 def check_same_labels(a: Classifier, b: Classifier) -> None:
@@ -31,9 +34,15 @@ def check_same_labels(a: Classifier, b: Classifier) -> None:
 
 
 def paired_split(y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, names: tuple[str, ...],
-                 groups: np.ndarray | None = None, seed: int = 0) -> dict[str, Any]:
+                 groups: np.ndarray | None = None, seed: int = 0,
+                 markets: np.ndarray | None = None, negative: int = 0) -> dict[str, Any]:
     """Macro-F1 of A and of B on one split, B − A with its paired 95% interval, the share of
-    bootstrap draws in which B is ahead, and the rows only one of them gets right."""
+    bootstrap draws in which B is ahead, and the rows only one of them gets right.
+
+    With ``markets``, the same for each market of at least ``MIN_MARKET_ROWS`` rows
+    (``per_market``), with the share of its lawful rows (class ``negative``) each bundle
+    labels illicit.
+    """
     from sklearn.metrics import f1_score
 
     everything = list(range(len(names)))
@@ -46,7 +55,7 @@ def paired_split(y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, names: t
                                               seed=seed)
     interval, b_ahead = bootstrap if bootstrap else (None, None)
     right_a, right_b = pred_a == y, pred_b == y
-    return {
+    entry: dict[str, Any] = {
         "rows": len(y),
         "macro_f1_a": rounded(macro_a),
         "macro_f1_b": rounded(macro_b),
@@ -59,14 +68,29 @@ def paired_split(y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, names: t
             names[i]: rounded(f1_b[i] - f1_a[i]) for i in present},
         "resampled": "vendors" if groups is not None else "rows",
     }
+    lawful = y == negative
+    if lawful.any():
+        entry["lawful_flagged_a"] = rounded((pred_a[lawful] != negative).mean())
+        entry["lawful_flagged_b"] = rounded((pred_b[lawful] != negative).mean())
+    if markets is not None:
+        entry["per_market"] = {}
+        for market in sorted(set(markets.tolist())):
+            rows = markets == market
+            if rows.sum() >= MIN_MARKET_ROWS:
+                entry["per_market"][str(market)] = paired_split(
+                    y[rows], pred_a[rows], pred_b[rows], names,
+                    None if groups is None else groups[rows], seed, negative=negative)
+    return entry
 
 
 def paired_comparison(a: Classifier, b: Classifier, frames: dict[str, pd.DataFrame],
                       splits: tuple[str, ...] = PAIRED_SPLITS) -> dict[str, Any]:
-    """:func:`paired_split` for every split of ``splits`` present in ``frames``; each bundle
-    scores each split as it is served, one listing at a time."""
+    """:func:`paired_split` for every split of ``splits`` present in ``frames`` (per market
+    too on :data:`PER_MARKET_SPLITS`); each bundle scores each split as it is served, one
+    listing at a time."""
     check_same_labels(a, b)
     names = tuple(a.labels.names)
+    negative = a.labels.label2id[a.labels.negative]
     result: dict[str, Any] = {}
     for split in splits:
         frame = frames.get(split)
@@ -75,17 +99,27 @@ def paired_comparison(a: Classifier, b: Classifier, frames: dict[str, pd.DataFra
         y = to_ids(frame["label"], a.labels)
         pred_a = split_proba(a, frame).argmax(axis=1)
         pred_b = split_proba(b, frame).argmax(axis=1)
-        result[split] = paired_split(y, pred_a, pred_b, names, groups_of(frame))
+        by_market = split in PER_MARKET_SPLITS and "market" in frame.columns
+        result[split] = paired_split(
+            y, pred_a, pred_b, names, groups_of(frame), negative=negative,
+            markets=frame["market"].astype(str).to_numpy() if by_market else None)
     return result
 
 
 def summary_lines(paired: dict[str, Any]) -> list[str]:
-    """One line per split: A, B, B − A [interval], share of draws with B ahead."""
+    """One line per split (and per market of the out-of-domain splits): A, B, B − A
+    [interval], share of draws with B ahead."""
     lines = [f"{'paired macro-F1 (same rows)':28s} {'A':>7s} {'B':>7s} {'B-A':>8s} "
              f"{'95% interval':>19s} {'B ahead':>8s}"]
     for split, entry in paired.items():
-        low, high = entry["b_minus_a_ci95"] or (float("nan"), float("nan"))
-        lines.append(f"{split:28s} {entry['macro_f1_a']:7.4f} {entry['macro_f1_b']:7.4f} "
-                     f"{entry['b_minus_a']:+8.4f} [{low:+.4f}, {high:+.4f}] "
-                     f"{entry['b_ahead_share']:8.3f}")
+        lines.append(_line(split, entry))
+        lines += [_line(f"  {market}", e) for market, e in entry.get("per_market", {}).items()]
     return lines
+
+
+def _line(name: str, entry: dict[str, Any]) -> str:
+    low, high = entry["b_minus_a_ci95"] or (float("nan"), float("nan"))
+    ahead = entry["b_ahead_share"]
+    return (f"{name:28s} {entry['macro_f1_a']:7.4f} {entry['macro_f1_b']:7.4f} "
+            f"{entry['b_minus_a']:+8.4f} [{low:+.4f}, {high:+.4f}] "
+            f"{float('nan') if ahead is None else ahead:8.3f}")
