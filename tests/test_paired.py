@@ -116,3 +116,18 @@ def test_paired_split_gives_each_large_enough_market_its_own_entry():
     assert darknet["b_minus_a"] < 0 and "lawful_flagged_a" not in darknet
     assert entry["lawful_flagged_a"] == round(30 / 170, 4)
     assert "per_market" not in shop
+
+
+def test_compare_warns_when_a_bundle_was_trained_on_another_build(models_dir, tmp_path,
+                                                                  tiny_classifier, capsys):
+    dataset = write_tiny_dataset(tmp_path / "tiny")
+    other = Classifier(tiny_classifier.model, tiny_classifier.labels,
+                       thresholds=tiny_classifier.thresholds,
+                       config={"version": "baseline-other", "dataset": {"fingerprint": "f" * 64}})
+    other.save(models_dir / "baseline-other")
+    code = main(["evaluate", "--compare", "baseline-test", "baseline-other", "--suite", "none",
+                 "--dataset", str(dataset), "--output", str(tmp_path / "c")])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "baseline-other was trained on another build (ffffffffffffffff…)" in out
+    assert "paired macro-F1 (same rows)" in out  # still given, with the warning first

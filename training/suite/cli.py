@@ -42,6 +42,13 @@ def add_paired(result: dict, a: tuple[str, dict], b: tuple[str, dict], dataset: 
         return
     result["paired"] = paired_comparison(*bundles, frames, tuple(splits))
     result["paired_dataset"] = {"name": info["name"], "fingerprint": info["fingerprint"]}
+    for classifier in bundles:
+        trained_on = classifier.config.get("dataset", {}).get("fingerprint")
+        if trained_on and trained_on != info["fingerprint"]:
+            result["not_comparable"].append(
+                f"the paired rows: {classifier.version} was trained on another build "
+                f"({trained_on[:16]}…) than the one scored ({info['fingerprint'][:16]}…), "
+                "so they may hold its training rows")
 
 
 def run_from_args(args: argparse.Namespace) -> int:
