@@ -11,7 +11,7 @@ DATASET := artifacts/data/default/dataset_info.json
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run data model serve test lint bench reference clean
+.PHONY: install run data model serve test lint bench reference ablation clean
 
 install: $(STAMP)
 
@@ -66,6 +66,20 @@ reference: model
 	    --no-default --name reference-tfidf; fi
 	$(BIN)/contraband evaluate --compare $(REFERENCE) default --suite none \
 	  --output artifacts/reports/compare-reference
+
+# The default trained without each of its ingredients in turn, each paired against the
+# default on the same rows (about 15 minutes on 2 cores; README, "What each default
+# ingredient is worth").
+ABLATIONS := 'supplements --no-supplements' 'augment --augment 0 --augment-floor 0' \
+	'register --register 0' 'mask --register-mask off' 'cuewords --cue-words 0'
+ablation: model
+	@set -e; printf '%s\n' $(ABLATIONS) | while read -r name options; do \
+	  [ -d artifacts/exp/loo-$$name ] || $(BIN)/contraband train --model baseline \
+	    --models-dir artifacts/exp --no-default --name loo-$$name $$options; \
+	  echo "== the default against itself without $$name"; \
+	  $(BIN)/contraband evaluate --compare artifacts/exp/loo-$$name default --suite none \
+	    --output artifacts/reports/compare-loo-$$name; \
+	done
 
 clean:
 	rm -rf artifacts .pytest_cache .ruff_cache
