@@ -3,8 +3,8 @@
 A split's macro-F1 interval is wide (the unseen markets' is eight points) because a few
 vendors write most of a small class: a draw of vendors moves every model's figure together.
 Whether B is better than A is a question about their difference on the same rows, so each
-bootstrap draw here scores both bundles on the same resampled vendors; the difference's
-interval is then much narrower than either model's own.
+bootstrap draw here scores both bundles on the same resampled vendors. Where the two err on
+much the same vendors, the difference's interval is far narrower than either model's own.
 """
 
 from __future__ import annotations
