@@ -10,7 +10,7 @@ would otherwise clash with the Hugging Face one):
     hf/config.json            Hugging Face model config, with id2label
     hf/tokenizer.json         fast tokenizer (plus tokenizer_config.json, vocab.txt, ...)
     hf/model.int8.onnx        the dynamically quantised graph: input ids -> logits
-    hf/runtime.json           max_length, batch_size, pad_id: how to feed the graph; and
+    hf/runtime.json           max_length, pad_id: how to feed the graph; and
                               class_bias: offsets added to the logits (prior correction)
 """
 
@@ -44,46 +44,20 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-# Tokens (rows × padded length) per graph run. Long texts run in smaller batches than short
-# titles: a batch's activations grow with its tokens, and on a CPU the speed does not (one
-# batch of 64 rows of 64 tokens held ~100 MB more than 16 such rows, at the same rate).
-TOKENS_PER_BATCH = 1024
-
-
-def _token_budget_batches(sorted_lengths: np.ndarray, order: np.ndarray, max_rows: int,
-                          budget: int) -> list[np.ndarray]:
-    """Cut ``order`` (rows sorted by ascending token length) into consecutive batches of at
-    most ``max_rows`` rows whose padded size (rows × longest length) stays within
-    ``budget``; a row longer than the budget runs alone."""
-    batches = []
-    start, n = 0, len(order)
-    while start < n:
-        end = start + 1
-        while end < n and end - start < max_rows and (end + 1 - start) * sorted_lengths[
-                end] <= budget:
-            end += 1
-        batches.append(order[start:end])
-        start = end
-    return batches
-
-
 class OnnxTransformerModel:
-    """Tokenise, sort by length, pad each batch to its own longest row, run the int8 graph.
+    """Tokenise and run the int8 graph one listing at a time, on every core.
 
-    Sorting by length before batching means short titles are not padded to the length of a
-    long description in the same batch, which is most of the speed on real traffic. Batches
-    hold at most ``batch_size`` rows and ``TOKENS_PER_BATCH`` padded tokens.
-
-    Dynamic int8 quantisation scales each activation tensor by its batch's range, so a
-    listing's scores move slightly with its batch-mates (changing the batching from 64 rows
-    to the token budget moved no test, 2020-market or unseen-market macro-F1 by more than
-    0.002 and kept 99.9% of labels on a 3,000-listing mix).
+    One listing per graph run, never a padded batch: dynamic int8 quantisation scales each
+    activation tensor by the range of the whole run, so in a batch a listing's scores would
+    move with its batch-mates (on 2,000 validation listings, 6 labels differed between a
+    batch of 64 and the listing alone, and one listing's logits by up to 1.7). A moderator
+    re-scoring a listing must get the answer it got inside a request of 500. Alone, a row
+    needs no padding, and on 2 cores it costs about a quarter of the batched speed
+    (titles: ~2,200/s against ~3,000/s on this session's machine).
 
     ``threads`` is how many cores to use (default: ``$CONTRABAND_ORT_THREADS``, else one per
-    core). They run that many batches at once, each on one ONNX Runtime thread, rather than
-    one batch at a time split across threads: a MiniLM batch of short titles is too small
-    for intra-op parallelism to pay for its synchronisation (measured on 2 cores, titles:
-    ~450/s with one session run on 2 threads, ~520/s with two runs of 1 thread each).
+    core): each runs its share of the rows on one ONNX Runtime thread, which for a MiniLM
+    run on one short title is faster than splitting the run across threads.
     """
 
     kind = "transformer"
@@ -94,12 +68,11 @@ class OnnxTransformerModel:
         runtime = read_json_object(folder / RUNTIME_FILE)
         try:
             self.max_length = int(runtime["max_length"])
-            self.batch_size = int(runtime["batch_size"])
             self.pad_id = int(runtime["pad_id"])
         except (KeyError, TypeError, ValueError) as exc:
             raise BundleError(f"{folder / RUNTIME_FILE} lacks a valid {exc} setting") from exc
-        if self.max_length < 2 or self.batch_size < 1:
-            raise BundleError(f"{folder / RUNTIME_FILE}: max_length and batch_size out of range")
+        if self.max_length < 2:
+            raise BundleError(f"{folder / RUNTIME_FILE}: max_length must be at least 2")
         hf_config = read_json_object(folder / HF_CONFIG_FILE)
         id2label = hf_config.get("id2label") or {}
         self.id2label = {int(k): str(v) for k, v in id2label.items()}
@@ -133,24 +106,17 @@ class OnnxTransformerModel:
             raise BundleError(f"{folder / ONNX_FILE} lacks the inputs {sorted(missing)}")
 
     # -- prediction --------------------------------------------------------------------
-    def _feeds(self, encodings: list, rows: np.ndarray) -> dict[str, np.ndarray]:
-        width = max(len(encodings[i].ids) for i in rows)
-        ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
-        mask = np.zeros((len(rows), width), dtype=np.int64)
-        types = np.zeros((len(rows), width), dtype=np.int64)
-        for r, i in enumerate(rows):
-            enc = encodings[i]
-            n = len(enc.ids)
-            ids[r, :n] = enc.ids
-            mask[r, :n] = 1
-            types[r, :n] = enc.type_ids
-        feeds = {"input_ids": ids, "attention_mask": mask}
+    def _feeds(self, encoding: Any) -> dict[str, np.ndarray]:
+        """One listing's graph inputs (a batch of one row, so no padding)."""
+        feeds = {"input_ids": np.asarray([encoding.ids], dtype=np.int64),
+                 "attention_mask": np.ones((1, len(encoding.ids)), dtype=np.int64)}
         if "token_type_ids" in self.input_names:
-            feeds["token_type_ids"] = types
+            feeds["token_type_ids"] = np.asarray([encoding.type_ids], dtype=np.int64)
         return feeds
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
-        """Raw class logits for prepared texts, in the order given."""
+        """Raw class logits for prepared texts, in the order given; a text's logits do not
+        depend on the other texts of the call."""
         texts = list(texts)
         for i, text in enumerate(texts):
             if not isinstance(text, str):
@@ -159,27 +125,21 @@ class OnnxTransformerModel:
         if not texts:
             return out
         encodings = self.tokenizer.encode_batch(texts)
-        lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(texts))
-        order = np.argsort(lengths, kind="stable")
-        # a request smaller than threads × batch_size is split evenly, so it still uses
-        # every core (an API micro-batch of 32 listings would otherwise run on one)
-        size = max(1, min(self.batch_size, -(-len(order) // self.threads)))
-        batches = _token_budget_batches(lengths[order], order, size, TOKENS_PER_BATCH)
+        shares = [rows for rows in np.array_split(np.arange(len(texts)), self.threads)
+                  if len(rows)]
 
         def run(rows: np.ndarray) -> None:
-            result = self.session.run(["logits"], self._feeds(encodings, rows))[0]
-            if result.shape != (len(rows), self.n_classes):
-                raise BundleError(
-                    f"the ONNX graph returned shape {result.shape}, expected "
-                    f"({len(rows)}, {self.n_classes})"
-                )
-            out[rows] = result
+            for i in rows:
+                result = self.session.run(["logits"], self._feeds(encodings[i]))[0]
+                if result.shape != (1, self.n_classes):
+                    raise BundleError(f"the ONNX graph returned shape {result.shape}, "
+                                      f"expected (1, {self.n_classes})")
+                out[i] = result[0]
 
-        if len(batches) == 1 or self.threads == 1:
-            for rows in batches:
-                run(rows)
+        if len(shares) == 1:
+            run(shares[0])
         else:  # ONNX Runtime releases the GIL while it runs
-            list(self._executor().map(run, batches))
+            list(self._executor().map(run, shares))
         return out
 
     def _executor(self) -> ThreadPoolExecutor:

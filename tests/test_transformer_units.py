@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from model.cascade import CascadeModel
-from model.transformer import _token_budget_batches
 from training.transformer import TransformerOptions, add_transformer_arguments, options_from_args
 from training.transformer.cascade import choose_cut
 from training.transformer.export import check_agreement
@@ -248,16 +247,3 @@ def test_split_metrics_bootstrap_resamples_vendor_groups():
     assert one_vendor[0] == one_vendor[1]
 
 
-def test_token_budget_batches_cover_every_row_once_within_rows_and_tokens():
-    rng = np.random.default_rng(3)
-    lengths = rng.integers(3, 65, size=500)
-    order = np.argsort(lengths, kind="stable")
-    batches = _token_budget_batches(lengths[order], order, 64, 1024)
-    assert np.array_equal(np.concatenate(batches), order)  # in order, none lost or repeated
-    for batch in batches:
-        assert len(batch) <= 64
-        assert len(batch) == 1 or len(batch) * lengths[batch].max() <= 1024
-    # short titles fill the row cap; the longest texts run 16 (= 1024 // 64) at a time
-    assert len(batches[0]) == 64 and len(batches[-1]) <= 16
-    lone = _token_budget_batches(np.array([2, 2000]), np.array([1, 0]), 64, 1024)
-    assert [b.tolist() for b in lone] == [[1], [0]]  # a row over the budget runs alone

@@ -54,7 +54,6 @@ def export_int8(
     folder: Path,
     *,
     max_length: int,
-    batch_size: int = 64,
     fp32_dir: Path | None = None,
 ) -> Path:
     """Write the servable folder: HF config, tokenizer files, int8 graph and runtime.json."""
@@ -89,7 +88,7 @@ def export_int8(
     for stray in ("model.safetensors", "pytorch_model.bin", "generation_config.json"):
         (folder / stray).unlink(missing_ok=True)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    runtime = {"max_length": max_length, "batch_size": batch_size, "pad_id": int(pad_id),
+    runtime = {"max_length": max_length, "pad_id": int(pad_id),
                "opset": OPSET, "quantisation": "dynamic int8 (QInt8 weights, per channel)"}
     (folder / RUNTIME_FILE).write_text(json.dumps(runtime, indent=2) + "\n", encoding="utf-8")
     log.info("exported %s (%.1f MB)", folder / ONNX_FILE,
