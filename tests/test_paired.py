@@ -131,3 +131,8 @@ def test_compare_warns_when_a_bundle_was_trained_on_another_build(models_dir, tm
     out = capsys.readouterr().out
     assert "baseline-other was trained on another build (ffffffffffffffff…)" in out
     assert "paired macro-F1 (same rows)" in out  # still given, with the warning first
+
+
+def test_suite_none_without_compare_is_a_clear_error(models_dir, capsys):
+    assert main(["evaluate", "baseline-test", "--suite", "none"]) == 2
+    assert "it goes with --compare A B" in capsys.readouterr().err

@@ -77,6 +77,9 @@ def run_from_args(args: argparse.Namespace) -> int:
         print("\n".join(comparing.summary_lines(result)))
         print(f"comparison written to {path}")
         return 0
+    if args.suite == "none":
+        raise ValueError("--suite none runs no section: it goes with --compare A B, for the "
+                         "paired differences alone")
     sections = parse_sections(args.suite or "all")
     out, document = run_suite(args.bundle, dataset, Path(args.output) if args.output else None,
                               sections, robustness_rows=args.robustness_rows)
