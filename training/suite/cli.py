@@ -5,31 +5,29 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from data.dataset import dataset_dir
+from data.dataset import dataset_dir, load_splits, read_info
+from model import Classifier
 from training.suite import compare as comparing
 from training.suite.runner import parse_sections, run_suite, summary_lines
 
 
-def bare_document(bundle: str) -> dict:
+def bare_document(classifier: Classifier) -> dict:
     """A bundle's place in a comparison without running any suite section
     (``--compare A B --suite none``: the paired differences alone)."""
-    from model import Classifier
-
-    classifier = Classifier.load(bundle)
     return {"bundle": classifier.version, "bundle_path": str(classifier.path),
             "kind": classifier.config.get("kind"), "headline": {}}
 
 
 def add_paired(result: dict, a: tuple[str, dict], b: tuple[str, dict], dataset: Path,
-               splits: list[str]) -> None:
+               splits: list[str], loaded: dict[str, Classifier]) -> None:
     """Score both compared bundles on the same rows of ``splits`` (``result["paired"]``), or
-    say why that cannot be done (``result["paired_skipped"]``)."""
-    from data.dataset import load_splits, read_info
+    say why that cannot be done (``result["paired_skipped"]``). ``loaded``: bundles already
+    loaded, by the target that named them."""
     from training.suite.paired import paired_comparison
 
     bundles = []
     for target, document in (a, b):
-        classifier, why = comparing.bundle_behind(target, document)
+        classifier, why = comparing.bundle_behind(target, document, loaded.get(target))
         if classifier is None:
             result["paired_skipped"] = why
             return
@@ -57,10 +55,12 @@ def run_from_args(args: argparse.Namespace) -> int:
         a_name, b_name = args.compare
         paired_only = args.suite == "none"
         sections = [] if paired_only else parse_sections(args.suite or "all")
+        loaded: dict[str, Classifier] = {}
 
         def run(bundle: str) -> dict:
             if paired_only:
-                return bare_document(bundle)
+                loaded[bundle] = Classifier.load(bundle)
+                return bare_document(loaded[bundle])
             return run_suite(bundle, dataset, None, sections,
                              robustness_rows=args.robustness_rows)[1]
 
@@ -68,7 +68,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         b_document = comparing.load_or_run(b_name, run)
         result = comparing.compare(a_document, b_document)
         add_paired(result, (a_name, a_document), (b_name, b_document), dataset,
-                   [s.strip() for s in args.splits.split(",") if s.strip()])
+                   [s.strip() for s in args.splits.split(",") if s.strip()], loaded)
         out = Path(args.output) if args.output else (
             Path("artifacts/reports") / f"compare-{result['a']}-vs-{result['b']}")
         path = comparing.write_comparison(result, out)

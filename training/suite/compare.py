@@ -69,16 +69,20 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
             "rows": rows}
 
 
-def bundle_behind(target: str, document: dict[str, Any]) -> tuple[Any, str | None]:
+def bundle_behind(target: str, document: dict[str, Any],
+                  loaded: Any = None) -> tuple[Any, str | None]:
     """The loaded bundle a compared run measured, or None and why it cannot be had.
 
-    A bundle name or path is loaded as given; a finished run by the path it recorded,
-    which must still hold the same version (bundles are never overwritten, so a moved or
-    deleted one is the only way it can differ).
+    ``loaded`` is the bundle when the caller already holds it. Otherwise a bundle name or
+    path is loaded as given, and a finished run by the path it recorded, which must still
+    hold the same version (bundles are never overwritten, so a moved or deleted one is the
+    only way it can differ).
     """
     from model import Classifier
     from model.bundle import BundleError
 
+    if loaded is not None:
+        return loaded, None
     source = document.get("bundle_path") if suite_file(target) else target
     if not source:
         return None, f"{target} does not record its bundle's path"
