@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Collection
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,23 @@ class BaselineOptions:
         if self.register_mask is not None:
             RegisterMask(self.register_mask, self.register_mask_spread)
         check_description_dropout(self.description_dropout)
+
+    @classmethod
+    def of_bundle(cls, config: dict[str, Any]) -> BaselineOptions:
+        """The options a baseline bundle was trained with (its ``training.options``).
+
+        Options added after the bundle was trained take their defaults; a bundle that
+        records no options (trained before they were recorded) is refused.
+        """
+        recorded = config.get("training", {}).get("options")
+        if not isinstance(recorded, dict):
+            raise ValueError(f"bundle {config.get('version')} records no training options, so "
+                             "its recipe cannot be retrained; retrain it with this version")
+        known = {f.name for f in fields(cls)}
+        options = {k: v for k, v in recorded.items() if k in known}
+        if options.get("supplements") is not None:
+            options["supplements"] = tuple(options["supplements"])
+        return cls(**options)
 
 
 def prepared_texts(frame: pd.DataFrame, max_description_chars: int) -> list[str]:
@@ -175,10 +193,14 @@ def train_baseline(
     extra: list[Path] = (),
     name: str | None = None,
     make_default: bool | None = None,
+    exclude_groups: Collection[str] = (),
 ) -> Path:
     """Fit, choose thresholds on validation, evaluate, and save a bundle; returns its path.
 
     Whether it becomes the default: see :func:`model.registry.adopt_if_best`.
+    ``exclude_groups``: groups (vendors, near-duplicate clusters) whose train-split rows are
+    left out, for refits that must not see some rows (the suite's cross-fitted hard
+    negatives); the bundle records how many rows that removed.
     """
     options = options or BaselineOptions()
     registry.require_new_name(name, models_root)
@@ -186,6 +208,8 @@ def train_baseline(
     options = replace(options, supplements=chosen_supplements(options.supplements, info))
     labels = labels_of(dataset)
     splits = load_splits(dataset, ["train", *EVAL_SPLITS])
+    excluded = splits["train"]["group"].isin(set(exclude_groups))
+    splits["train"] = splits["train"][~excluded].reset_index(drop=True)
     train = splits["train"][["label", "group", "kind"]].assign(text=drop_descriptions(
         splits["train"], prepared_texts(splits["train"], options.max_description_chars),
         options.description_dropout, options.seed + 2))
@@ -254,7 +278,8 @@ def train_baseline(
                  "train_rows": len(train), "extra_rows": len(extra_rows),
                  "cue_copies": len(copies),
                  "supplements": supplement_provenance,
-                 "augmented_rows": len(augmented), "restyled_rows": len(restyled)},
+                 "augmented_rows": len(augmented), "restyled_rows": len(restyled),
+                 **({"excluded_rows": int(excluded.sum())} if len(exclude_groups) else {})},
         policy=info["policy"],
         metrics=results,
         **label_shift_record(val_proba, val_truth, labels.names),

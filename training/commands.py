@@ -160,6 +160,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           help="perturb a seeded sample of N test rows instead of all of them "
                                "(a transformer on a CPU scores ~300 listings/s, and the "
                                "robustness section scores the test split ten times)")
+    evaluate.add_argument("--hard-negative-folds", type=_positive_int, metavar="K",
+                          help="also score the train split's lawful look-alikes, each by one "
+                               "of K refits of the bundle's recipe that left its fold out, and "
+                               "pool them with the held-out rows (baseline bundles; K full "
+                               "trainings, ~2 minutes each on the shared data)")
     evaluate.set_defaults(handler=_evaluate)
 
 
@@ -296,6 +301,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.robustness_rows is not None and not (args.suite or args.compare):
         raise ValueError("--robustness-rows samples the suite's robustness section: give it "
                          "with --suite (or --compare)")
+    if args.hard_negative_folds is not None and not (args.suite or args.compare):
+        raise ValueError("--hard-negative-folds cross-fits the suite's hard_negatives "
+                         "section: give it with --suite (or --compare)")
     if args.suite or args.compare:
         from training.suite.cli import run_from_args
 

@@ -54,6 +54,9 @@ def run_from_args(args: argparse.Namespace) -> int:
     if args.compare:
         a_name, b_name = args.compare
         paired_only = args.suite == "none"
+        if paired_only and args.hard_negative_folds:
+            raise ValueError("--hard-negative-folds cross-fits the hard_negatives section, "
+                             "which --suite none does not run")
         sections = [] if paired_only else parse_sections(args.suite or "all")
         loaded: dict[str, Classifier] = {}
 
@@ -62,7 +65,8 @@ def run_from_args(args: argparse.Namespace) -> int:
                 loaded[bundle] = Classifier.load(bundle)
                 return bare_document(loaded[bundle])
             return run_suite(bundle, dataset, None, sections,
-                             robustness_rows=args.robustness_rows)[1]
+                             robustness_rows=args.robustness_rows,
+                             hard_negative_folds=args.hard_negative_folds)[1]
 
         a_document = comparing.load_or_run(a_name, run)
         b_document = comparing.load_or_run(b_name, run)
@@ -82,7 +86,8 @@ def run_from_args(args: argparse.Namespace) -> int:
                          "paired differences alone")
     sections = parse_sections(args.suite or "all")
     out, document = run_suite(args.bundle, dataset, Path(args.output) if args.output else None,
-                              sections, robustness_rows=args.robustness_rows)
+                              sections, robustness_rows=args.robustness_rows,
+                              hard_negative_folds=args.hard_negative_folds)
     print("\n".join(summary_lines(document)))
     print(f"suite report written to {out}/report.html (figures in {out}/suite.json)")
     return 0

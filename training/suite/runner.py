@@ -33,6 +33,7 @@ from training.metrics import to_ids
 from training.suite import (
     calibration,
     crossmarket,
+    hard_negative_crossfit,
     hard_negatives,
     input_ablation,
     label_shift,
@@ -54,7 +55,9 @@ HEADLINES = {
     "transfer": crossmarket.headline,
     "ablation": input_ablation.headline,
     "robustness": robustness.headline,
-    "hard_negatives": hard_negatives.headline,
+    "hard_negatives": lambda result: {
+        **hard_negatives.headline(result),
+        **hard_negative_crossfit.headline(result.get("cross_fitted", {}))},
     "calibration": calibration.headline,
     "label_shift": label_shift.headline,
 }
@@ -94,9 +97,13 @@ def parse_sections(spec: str) -> list[str]:
 def run_section(name: str, classifier: Classifier, frames: dict[str, Any],
                 config: RetrainConfig, *, hard_negative_file: Path | None = None,
                 robustness_rows: int | None = None,
-                fold_rows: pd.DataFrame | None = None) -> dict[str, Any]:
+                fold_rows: pd.DataFrame | None = None,
+                dataset: Path | None = None,
+                hard_negative_folds: int | None = None) -> dict[str, Any]:
     """One suite section's results. ``fold_rows`` is what leave-one-market-out folds are
-    sampled from (default: the train split; see :func:`retrain_pool`)."""
+    sampled from (default: the train split; see :func:`retrain_pool`);
+    ``hard_negative_folds`` adds the cross-fitted hard negatives, retraining the bundle's
+    recipe on ``dataset`` once per fold (:mod:`training.suite.hard_negative_crossfit`)."""
     labels = classifier.labels
     if name == "crossmarket":
         return {
@@ -133,7 +140,14 @@ def run_section(name: str, classifier: Classifier, frames: dict[str, Any],
             test = test.sample(robustness_rows, random_state=config.seed)
         return robustness.robustness_suite(classifier, test, seed=config.seed)
     if name == "hard_negatives":
-        return hard_negatives.hard_negatives(classifier, frames, hard_negative_file)
+        result = hard_negatives.hard_negatives(classifier, frames, hard_negative_file)
+        if hard_negative_folds:
+            if dataset is None:
+                raise ValueError("cross-fitted hard negatives need the dataset folder")
+            result["cross_fitted"] = hard_negative_crossfit.cross_fitted_hard_negatives(
+                classifier, dataset, frames, result, hard_negative_file,
+                folds=hard_negative_folds, seed=config.seed)
+        return result
     if name == "calibration":
         val, test = frames["validation"], frames["test"]
         return calibration.calibration_suite(
@@ -155,12 +169,18 @@ def run_suite(
     *,
     hard_negative_file: Path | None = None,
     robustness_rows: int | None = None,
+    hard_negative_folds: int | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Run ``sections`` for ``bundle`` on ``dataset``; returns the folder and the results."""
     config = config or RetrainConfig()
     sections = sections or list(SECTIONS)
     classifier = Classifier.load(bundle)
     info = read_info(dataset)
+    if hard_negative_folds:
+        if "hard_negatives" not in sections:
+            raise ValueError("--hard-negative-folds cross-fits the hard_negatives section: "
+                             "run that section too")
+        hard_negative_crossfit.check_cross_fittable(classifier, dataset, hard_negative_folds)
     frames = load_splits(dataset, SPLITS)
     pool = None  # kept out of ``frames``: supplement rows are never evaluated on
     if "transfer" in sections and classifier.config.get("kind") in RETRAINABLE:
@@ -174,7 +194,8 @@ def run_suite(
         started = time.perf_counter()
         results[name] = run_section(name, classifier, frames, config,
                                     hard_negative_file=hard_negative_file,
-                                    robustness_rows=robustness_rows, fold_rows=pool)
+                                    robustness_rows=robustness_rows, fold_rows=pool,
+                                    dataset=dataset, hard_negative_folds=hard_negative_folds)
         timings[name] = round(time.perf_counter() - started, 1)
         log.info("suite: %s done in %.1f s", name, timings[name])
     headline: dict[str, float] = {}
@@ -189,6 +210,7 @@ def run_suite(
         "created_at": dt.datetime.now(dt.UTC).isoformat(),
         "config": asdict(config),
         "robustness_rows": robustness_rows,
+        "hard_negative_folds": hard_negative_folds,
         "sections_run": list(sections),
         "seconds": timings,
         "headline": headline,
