@@ -10,8 +10,11 @@ dataset it was trained on) ``folds`` times. Each refit leaves out one fold of th
 split's look-alike rows, whole near-duplicate groups at a time (the split's own unit, so a
 re-post of a held-out row does not stay in training), and scores that fold. Every training
 look-alike is scored once, by a model that never saw it or its group; pooled with the
-held-out rows, each group's rate rests on all of its rows. A refit lacks one fold of the
-look-alikes the bundle learnt from, so the cross-fitted rate leans high, if anything.
+held-out rows, each group's rate rests on all of its rows. Two things move it, in opposite
+directions: a refit lacks one fold of the look-alikes the bundle learnt from (the rate leans
+high), and a near-sibling filed under another group ("Knife - Tomato" and "Knife - Tomato
+Cutting" are two clusters) may stay in training (it leans low). So the figure depends on the
+fold draw (``seed``) by a row or two in a small group; read it with its interval.
 
 Only the baseline kind is retrained: one refit of the default recipe takes ~2 minutes on two
 cores, one of the transformer tens of minutes.
