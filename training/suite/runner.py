@@ -55,7 +55,7 @@ HEADLINES = {
     "transfer": crossmarket.headline,
     "ablation": input_ablation.headline,
     "robustness": robustness.headline,
-    "hard_negatives": lambda result: {
+    "hard_negatives": lambda result: {  # the pooled rates join when the run cross-fitted
         **hard_negatives.headline(result),
         **hard_negative_crossfit.headline(result.get("cross_fitted", {}))},
     "calibration": calibration.headline,
