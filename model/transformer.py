@@ -10,7 +10,8 @@ would otherwise clash with the Hugging Face one):
     hf/config.json            Hugging Face model config, with id2label
     hf/tokenizer.json         fast tokenizer (plus tokenizer_config.json, vocab.txt, ...)
     hf/model.int8.onnx        the dynamically quantised graph: input ids -> logits
-    hf/runtime.json           max_length, pad_id: how to feed the graph; and
+    hf/runtime.json           max_length: how to feed the graph (one listing per run, so no
+                              padding); and
                               class_bias: offsets added to the logits (prior correction)
 """
 
@@ -68,7 +69,6 @@ class OnnxTransformerModel:
         runtime = read_json_object(folder / RUNTIME_FILE)
         try:
             self.max_length = int(runtime["max_length"])
-            self.pad_id = int(runtime["pad_id"])
         except (KeyError, TypeError, ValueError) as exc:
             raise BundleError(f"{folder / RUNTIME_FILE} lacks a valid {exc} setting") from exc
         if self.max_length < 2:

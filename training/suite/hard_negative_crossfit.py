@@ -37,7 +37,11 @@ from model.thresholds import BLOCK, REVIEW
 from training.baseline import BaselineOptions, train_baseline
 from training.metrics import wilson_interval
 from training.suite.common import bundle_texts, rounded
-from training.suite.hard_negatives import hard_negative_rows, load_definition
+from training.suite.hard_negatives import (
+    group_membership,
+    hard_negative_rows,
+    load_definition,
+)
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +78,8 @@ def assign_folds(groups: pd.Series, folds: int, seed: int) -> np.ndarray:
 def lookalike_training_rows(train: pd.DataFrame, definition: str | Path | None,
                             negative: str) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """The train split's lawful surface rows in any group, and each group's mask over them."""
-    _, groups = load_definition(definition)
     rows = hard_negative_rows({"train": train}, ["train"], negative)
-    masks = {g.name: g.mask(rows) for g in groups}
-    in_any = np.any(list(masks.values()), axis=0) if masks else np.zeros(len(rows), bool)
+    masks, in_any = group_membership(rows, load_definition(definition)[1])
     return rows[in_any].reset_index(drop=True), {n: m[in_any] for n, m in masks.items()}
 
 

@@ -118,6 +118,14 @@ def hard_negative_rows(frames: dict[str, pd.DataFrame], splits: list[str],
     return rows[(rows["kind"] == "surface") & (rows["label"] == negative)].reset_index(drop=True)
 
 
+def group_membership(rows: pd.DataFrame, groups: list[Group]
+                     ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Each group's mask over ``rows`` by name, and which rows are in any group."""
+    masks = {g.name: g.mask(rows) for g in groups}
+    any_group = np.any(list(masks.values()), axis=0) if masks else np.zeros(len(rows), bool)
+    return masks, any_group
+
+
 def hard_negatives(classifier: Classifier, frames: dict[str, pd.DataFrame],
                    definition: str | Path | None = None,
                    min_rows: int = MIN_GROUP_ROWS) -> dict[str, Any]:
@@ -128,8 +136,7 @@ def hard_negatives(classifier: Classifier, frames: dict[str, pd.DataFrame],
     """
     splits, groups = load_definition(definition)
     rows = hard_negative_rows(frames, splits, classifier.labels.negative)
-    masks = {g.name: g.mask(rows) for g in groups}
-    any_group = np.any(list(masks.values()), axis=0) if masks else np.zeros(len(rows), bool)
+    masks, any_group = group_membership(rows, groups)
     scored = rows[any_group]
     proba = classifier.predict_proba_texts(bundle_texts(classifier, scored))
     decisions = np.asarray(classifier.decide(proba)[0])

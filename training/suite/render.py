@@ -125,7 +125,7 @@ def hard_negatives(r: dict[str, Any]) -> tuple[str, Figures]:
         interval = g.get("fp_rate_argmax_interval")  # absent from suites run before it existed
         served = [g.get(f"fp_rate_{p}") for p in ("served", "online")]
         rows.append([name, g["looks_like"], g["rows"], g["fp_rate_argmax"],
-                     f"{interval[0]:.3f} – {interval[1]:.3f}" if interval else "",
+                     _interval_cell(interval),
                      g["fp_rate_block"], g["fp_rate_block_or_review"],
                      *["" if v is None else v for v in served],
                      ", ".join(f"{k} {v}" for k, v in g["predicted"].items())])
@@ -151,6 +151,11 @@ def hard_negatives(r: dict[str, Any]) -> tuple[str, Figures]:
             + cross_fitted_hard_negatives(r.get("cross_fitted"))), figures
 
 
+def _interval_cell(interval: list[float] | None) -> str:
+    """A rate's interval as a table cell (empty where there is none)."""
+    return f"{interval[0]:.3f} – {interval[1]:.3f}" if interval else ""
+
+
 def cross_fitted_hard_negatives(r: dict[str, Any] | None) -> str:
     """The train split's look-alikes scored by refits that left them out, and the pooled
     rates (empty when the run did not cross-fit)."""
@@ -162,7 +167,7 @@ def cross_fitted_hard_negatives(r: dict[str, Any] | None) -> str:
         rows.append([name, g["training_rows"], g["fp_argmax"], g["fp_rate_argmax"],
                      g["fp_rate_block_or_review"], g["pooled_rows"], g["pooled_fp_argmax"],
                      g["pooled_fp_rate_argmax"],
-                     f"{interval[0]:.3f} – {interval[1]:.3f}" if interval else "",
+                     _interval_cell(interval),
                      "; ".join(g["flagged_examples"])])
         bad.append([False, False, False, (g["fp_rate_argmax"] or 0) > MAX_FP_RATE, False,
                     False, False, (g["pooled_fp_rate_argmax"] or 0) > MAX_FP_RATE, False,

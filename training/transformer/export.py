@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from model.transformer import ONNX_FILE, RUNTIME_FILE, OnnxTransformerModel
-from training.transformer.finetune import Encoded, predict_logits
+from training.transformer.finetune import Encoded, pad_token_id, predict_logits
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +87,8 @@ def export_int8(
     tokenizer.save_pretrained(folder)
     for stray in ("model.safetensors", "pytorch_model.bin", "generation_config.json"):
         (folder / stray).unlink(missing_ok=True)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    runtime = {"max_length": max_length, "pad_id": int(pad_id),
-               "opset": OPSET, "quantisation": "dynamic int8 (QInt8 weights, per channel)"}
+    runtime = {"max_length": max_length, "opset": OPSET,
+               "quantisation": "dynamic int8 (QInt8 weights, per channel)"}
     (folder / RUNTIME_FILE).write_text(json.dumps(runtime, indent=2) + "\n", encoding="utf-8")
     log.info("exported %s (%.1f MB)", folder / ONNX_FILE,
              (folder / ONNX_FILE).stat().st_size / 1e6)
@@ -109,8 +108,8 @@ def label_agreement(
     from training.transformer.finetune import encode
 
     data: Encoded = encode(tokenizer, texts, np.zeros(len(texts), dtype=np.int64), max_length)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    fp32 = predict_logits(model.to("cpu"), data, batch_size, pad_id, torch.device("cpu"))
+    fp32 = predict_logits(model.to("cpu"), data, batch_size, pad_token_id(tokenizer),
+                          torch.device("cpu"))
     int8 = runtime.logits(texts)
     same = fp32.argmax(axis=1) == int8.argmax(axis=1)
     p32 = _softmax(fp32)

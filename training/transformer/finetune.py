@@ -64,6 +64,11 @@ def encode(tokenizer: Any, texts: Sequence[str], y: Sequence[int], max_length: i
                    list(enc["token_type_ids"]) if "token_type_ids" in enc else None)
 
 
+def pad_token_id(tokenizer: Any) -> int:
+    """What :func:`collate` pads with: the tokenizer's padding id, 0 where it names none."""
+    return int(tokenizer.pad_token_id) if tokenizer.pad_token_id is not None else 0
+
+
 def collate(data: Encoded, rows: Sequence[int], pad_id: int) -> dict[str, torch.Tensor]:
     """Pad ``rows`` of ``data`` to the longest among them (dynamic padding)."""
     width = max(len(data.ids[i]) for i in rows)
@@ -284,7 +289,7 @@ def fine_tune(
     device = resolve_device(options.device)
     autocast = bool(options.bf16 and device.type == "cuda" and torch.cuda.is_bf16_supported())
     model.to(device)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    pad_id = pad_token_id(tokenizer)
 
     steps_per_epoch = math.ceil(len(train) / options.batch_size)
     total = options.max_steps or max(1, math.ceil(options.epochs * steps_per_epoch))
