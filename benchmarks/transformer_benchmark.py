@@ -35,7 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("baseline", "transformer", "cascade")
 
 
-def _listings(dataset: Path, n_titles: int, n_mix: int, seed: int) -> tuple[list, list]:
+def sample_listings(dataset: Path, n_titles: int, n_mix: int, seed: int) -> tuple[list, list]:
+    """Seeded ``(titles, mix)``: test titles alone, and test plus cross-market listings with
+    their descriptions where they have one (the realistic mix)."""
     import pandas as pd
 
     from data.dataset import load_splits
@@ -71,7 +73,7 @@ def worker(args: argparse.Namespace) -> dict:
     clf = Classifier.load(args.worker, args.models_dir)
     result: dict = {"bundle": clf.path.name, "kind": clf.config["kind"],
                     "load_s": round(time.perf_counter() - started, 2)}
-    titles, mix = _listings(args.dataset, args.titles, args.mix, args.seed)
+    titles, mix = sample_listings(args.dataset, args.titles, args.mix, args.seed)
     result["titles_per_s"] = round(_rate(clf, titles))
     result["mix_per_s"] = round(_rate(clf, mix))
     if result["kind"] == "cascade":

@@ -13,6 +13,7 @@ from scipy import sparse
 from scipy.special import expit
 
 from model.features import HashedTfidf
+from model.occlusion import MARGIN, occlusion_contributions
 
 _DENSE_WEIGHTS_LOCK = threading.Lock()  # one per process: it is taken once per model load
 
@@ -321,25 +322,20 @@ class TfidfLinearModel:
         proba = np.divide(proba, total, out=uniform, where=total != 0)
         return proba.mean(axis=1)
 
-    def token_contributions(self, text: str, class_id: int) -> list[tuple[str, float]]:
-        """Each word's effect on the class margin: margin with it minus margin without it.
+    contribution_unit = MARGIN
 
-        Occlusion is exact for what the model does (word and character n-grams overlap, so
-        per-feature coefficients would double count); one batched prediction per listing.
-        """
-        words = text.split()
-        if not words:
-            return []
-        variants = [text] + [" ".join(words[:i] + words[i + 1 :]) for i in range(len(words))]
-        if self.n_classes_ == 2:  # one margin, for class 1; class 0 is its mirror
-            sign = 1.0 if class_id == 1 else -1.0
-            margins = sign * self.decision_function(variants)[:, :, 0].mean(axis=1)
-        else:
-            margins = self.decision_function(variants)[:, :, class_id].mean(axis=1)
-        contributions: dict[str, float] = {}
-        for word, without in zip(words, margins[1:], strict=True):
-            contributions[word] = contributions.get(word, 0.0) + float(margins[0] - without)
-        return sorted(contributions.items(), key=lambda kv: -abs(kv[1]))
+    def token_contributions(self, text: str, class_id: int) -> list[tuple[str, float]]:
+        """Each word's effect on the class margin: margin with it minus margin without it
+        (``model.occlusion``); one batched prediction per listing."""
+
+        def class_margins(variants: Sequence[str]) -> np.ndarray:
+            margins = self.decision_function(variants)
+            if self.n_classes_ == 2:  # one margin, for class 1; class 0 is its mirror
+                sign = 1.0 if class_id == 1 else -1.0
+                return sign * margins[:, :, 0].mean(axis=1)
+            return margins[:, :, class_id].mean(axis=1)
+
+        return occlusion_contributions(text, class_margins)
 
     def save(self, directory: Path) -> list[str]:
         joblib.dump(self, Path(directory) / MODEL_FILE, compress=3)

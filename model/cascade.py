@@ -24,6 +24,7 @@ import numpy as np
 
 from model.bundle import BundleError
 from model.kinds import kind_class
+from model.occlusion import LOG_ODDS, class_log_odds, occlusion_contributions
 
 CASCADE_FILE = "cascade.json"
 FAST, SLOW = "baseline", "transformer"
@@ -31,6 +32,7 @@ FAST, SLOW = "baseline", "transformer"
 
 class CascadeModel:
     kind = "cascade"
+    contribution_unit = LOG_ODDS
 
     def __init__(self, fast: Any, slow: Any, cut: float, slow_weight: float = 1.0) -> None:
         if not 0.0 <= cut <= 1.0:
@@ -66,6 +68,12 @@ class CascadeModel:
                 )
             proba[routed] = self.blend(proba[routed], slow)
         return proba
+
+    def token_contributions(self, text: str, class_id: int) -> list[tuple[str, float]]:
+        """Each word's effect on the class's log-odds as the cascade serves it (each variant
+        routed on its own), with the word minus without it (``model.occlusion``)."""
+        return occlusion_contributions(
+            text, lambda variants: class_log_odds(self.predict_proba(variants), class_id))
 
     def save(self, directory: str | os.PathLike) -> list[str]:
         directory = Path(directory)

@@ -3,8 +3,10 @@
     result = explain(clf, "Glock 19 with 2 mags", top_k=5, time_budget_s=0.2)
     result.class_name, result.words   # "weapons", [("Glock", 0.91), ("mags", 0.40), ...]
 
-Only model kinds with a ``token_contributions(text, class_id)`` method (the baseline) can be
-explained; for the others the result says so (``status="unsupported"``) instead of failing.
+Model kinds with a ``token_contributions(text, class_id)`` method can be explained (every
+kind this package ships: word occlusion, ``model.occlusion``); for any other the result says
+so (``status="unsupported"``) instead of failing. ``unit`` says what a weight measures: the
+baseline's class margin, or the log-odds of the transformer's or the cascade's score.
 The work runs on a small worker pool and is waited for at most ``time_budget_s``: a slow
 explanation comes back as ``status="timeout"`` and never holds up the caller longer.
 """
@@ -36,6 +38,7 @@ class Explanation:
     words: list[tuple[str, float]] = field(default_factory=list)
     status: str = OK
     detail: str = ""
+    unit: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -43,6 +46,7 @@ class Explanation:
             "words": [{"word": w, "weight": weight} for w, weight in self.words],
             "status": self.status,
             "detail": self.detail,
+            "unit": self.unit,
         }
 
 
@@ -85,4 +89,5 @@ def explain(
         return Explanation(class_name, status=TIMEOUT,
                            detail=f"not computed within the {time_budget_s:.3f} s budget")
     words = [(str(w), float(v)) for w, v in contributions[:top_k]]
-    return Explanation(class_name, words=words)
+    return Explanation(class_name, words=words,
+                       unit=str(getattr(classifier.model, "contribution_unit", "")))

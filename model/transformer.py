@@ -31,6 +31,7 @@ from tokenizers import Tokenizer
 
 from model.bundle import BundleError, read_json_object
 from model.kinds import THREADS_ENV
+from model.occlusion import LOG_ODDS, class_log_odds, occlusion_contributions
 
 SUBDIR = "hf"
 ONNX_FILE = "model.int8.onnx"
@@ -62,6 +63,7 @@ class OnnxTransformerModel:
     """
 
     kind = "transformer"
+    contribution_unit = LOG_ODDS
 
     def __init__(self, folder: str | os.PathLike, *, threads: int | None = None) -> None:
         folder = Path(folder)
@@ -150,6 +152,27 @@ class OnnxTransformerModel:
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Softmax probabilities of the logits plus the class bias, one column per class id."""
         return _softmax(self.logits(texts) + self.class_bias)
+
+    def token_contributions(self, text: str, class_id: int) -> list[tuple[str, float]]:
+        """Each word's effect on the class's log-odds: with it minus without it
+        (``model.occlusion``). Words past ``max_length`` tokens are never read, so they are
+        left out. One graph run per word the model reads."""
+        return occlusion_contributions(
+            text, lambda variants: class_log_odds(self.predict_proba(variants), class_id),
+            readable_words=self.readable_words(text))
+
+    def readable_words(self, text: str) -> int:
+        """How many of ``text.split()``'s words the model reads, at least in part, before
+        truncation at ``max_length`` tokens."""
+        offsets = self.tokenizer.encode(text).offsets
+        covered = max((end for _, end in offsets), default=0)  # special tokens are (0, 0)
+        count, position = 0, 0
+        for word in text.split():
+            start = text.index(word, position)
+            if start >= covered:
+                break
+            count, position = count + 1, start + len(word)
+        return count
 
     def set_class_bias(self, bias: Sequence[float]) -> None:
         """Use ``bias`` from now on, and record it in this folder's runtime.json (so a bundle

@@ -23,7 +23,8 @@ def client(tmp_path, tiny_classifier):
 
 
 class NoExplainModel:
-    """A model kind without ``token_contributions`` (like the transformer)."""
+    """A model kind without ``token_contributions`` (a third party's; every kind this
+    package ships has one)."""
 
     kind = "opaque"
 
@@ -67,6 +68,7 @@ def test_explain_returns_words(client):
                     json={"title": "Glock 19 with 2 mags"}, headers=H)
     explanation = r.json()["results"][0]["explanation"]
     assert explanation["status"] == "ok" and explanation["class_name"] == "weapons"
+    assert explanation["unit"] == "margin"  # the baseline's; log-odds for the other kinds
     assert 1 <= len(explanation["words"]) <= 3
     assert {w["word"] for w in explanation["words"]} <= {"Glock", "19", "with", "2", "mags"}
 
@@ -79,6 +81,7 @@ def test_explain_unsupported_model_says_so(tmp_path, tiny_classifier):
         assert r.status_code == 200
         explanation = r.json()["results"][0]["explanation"]
         assert explanation["status"] == "unsupported" and explanation["words"] == []
+        assert explanation["unit"] == ""
         assert "opaque" in explanation["detail"]
 
 

@@ -35,6 +35,9 @@ def test_full_suite_writes_one_self_contained_report(tiny_dataset, models_dir, t
     for png in ("transfer_matrix", "robustness", "reliability", "hard_negatives", "lomo"):
         assert (out / f"{png}.png").stat().st_size > 1000
     assert any(k.startswith("robustness.") for k in saved["headline"])
+    examples = saved["sections"]["explanations"]["examples"]
+    assert examples and {e["unit"] for e in examples} == {"margin"}
+    assert "margin with the word minus without it" in html
     assert saved["sections"]["crossmarket"]["out_of_time"]["oot"]["rows"] > 0
     shift = saved["sections"]["label_shift"]
     assert shift["source_prior_origin"].startswith("computed")  # the tiny bundle has none

@@ -717,3 +717,87 @@ def test_register_bias_joins_the_loss_and_the_bundle_records_it(tiny, tmp_path, 
     assert "product of experts" in (bundle / "README.md").read_text()
     with pytest.raises(ValueError, match="register_bias_spread must be positive"):
         tiny_options(base, tmp_path / "bad", register_bias_spread=0.0)
+
+
+def test_occlusion_explains_the_transformer_word_by_word(tiny):
+    """Each word's weight is the class's log-odds with the listing minus without that word,
+    every variant scored alone, so the figures are exact."""
+    from model.explain import explain
+    from model.occlusion import class_log_odds
+
+    _, _, _, bundle = tiny
+    clf = Classifier.load(bundle)
+    weapons = LABELS.index("weapons")
+    result = explain(clf, "glock pistol with spare mags", top_k=10, time_budget_s=60,
+                     class_name="weapons")
+    assert result.status == "ok" and result.unit == "log-odds"
+    [text] = clf.prepare(["glock pistol with spare mags"])
+    words = text.split()
+    assert sorted(w for w, _ in result.words) == sorted(words)
+
+    def log_odds(t):
+        return class_log_odds(clf.model.predict_proba([t]), weapons)[0]
+
+    for i, word in enumerate(words):
+        expected = log_odds(text) - log_odds(" ".join(words[:i] + words[i + 1 :]))
+        assert dict(result.words)[word] == pytest.approx(expected, abs=1e-12)
+    assert [w for w, _ in result.words] == sorted(
+        words, key=lambda w: -abs(dict(result.words)[w]))
+
+
+def test_words_the_transformer_never_reads_are_not_explained(tiny):
+    """tiny_options truncates at 32 tokens: [CLS], 30 words of one token each, [SEP]."""
+    base, _, _, bundle = tiny
+    model = Classifier.load(bundle).model
+    vocabulary = (base / "vocab.txt").read_text(encoding="utf-8").split()
+    words = [w for w in vocabulary if w.isalpha() and w not in SPECIAL][:40]
+    assert len(words) == 40 and all(len(model.tokenizer.encode(w).ids) == 3 for w in words)
+    text = " ".join(words)
+    assert model.readable_words(text) == 30
+    explained = dict(model.token_contributions(text, LABELS.index("drugs")))
+    assert set(explained) == set(words[:30])
+    # the words past the cut really change nothing
+    np.testing.assert_array_equal(model.predict_proba([text]),
+                                  model.predict_proba([" ".join(words[:31])]))
+    assert model.readable_words("") == 0 and model.token_contributions("", 0) == []
+
+
+def test_occlusion_explains_the_cascade_as_it_serves(tiny, tiny_classifier):
+    """A cut of 1.0 sends every variant to the transformer, blended half and half."""
+    from model.cascade import CascadeModel
+    from model.occlusion import class_log_odds
+
+    _, _, _, bundle = tiny
+    cascade = CascadeModel(tiny_classifier.model, Classifier.load(bundle).model, cut=1.0,
+                           slow_weight=0.5)
+    drugs = LABELS.index("drugs")
+    text = listing_text("mdma crystal 5g stealth")
+    words = text.split()
+    got = dict(cascade.token_contributions(text, drugs))
+    assert set(got) == set(words) and cascade.contribution_unit == "log-odds"
+    full = class_log_odds(cascade.predict_proba([text]), drugs)[0]
+    for i, word in enumerate(words):
+        without = class_log_odds(cascade.predict_proba([" ".join(words[:i] + words[i + 1:])]),
+                                 drugs)[0]
+        assert got[word] == pytest.approx(full - without, abs=1e-9)
+
+
+def test_the_api_explains_a_transformer_bundle(tiny, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from serve.api import create_app
+    from tests.api_support import api_settings, headers
+
+    _, _, _, bundle = tiny
+    clf = Classifier.load(bundle)
+    settings = api_settings(tmp_path, explain_budget_s=30)
+    with TestClient(create_app(settings, clf)) as client:
+        assert client.get("/v1/model", headers=headers("all")).json()["explanations"] is True
+        r = client.post("/v1/classify?explain=true&top_k=2",
+                        json={"title": "glock pistol with spare mags"}, headers=headers("all"))
+        assert r.status_code == 200, r.text
+        explanation = r.json()["results"][0]["explanation"]
+    assert explanation["status"] == "ok" and explanation["unit"] == "log-odds"
+    assert len(explanation["words"]) == 2
+    assert {w["word"] for w in explanation["words"]} <= {"glock", "pistol", "with", "spare",
+                                                         "mags"}

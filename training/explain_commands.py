@@ -55,7 +55,8 @@ def _explain(args: argparse.Namespace) -> int:
     else:
         print(f"{prediction.label} ({prediction.scores[prediction.label]:.3f}), decision "
               f"{prediction.decision}: {prediction.reason}")
-        print(f"words for class {result.class_name}:")
+        unit = f" ({result.unit}, with the word minus without it)" if result.unit else ""
+        print(f"words for class {result.class_name}{unit}:")
         if result.status != OK:
             print(f"  ({result.status}: {result.detail})")
         for word, weight in result.words:

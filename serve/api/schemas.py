@@ -56,7 +56,8 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
 
 class ExplanationWord(BaseModel):
     word: str
-    weight: float = Field(description="signed share of the class's decision score")
+    weight: float = Field(description="the class's score with the word minus without it, in "
+                          "the explanation's unit: positive pushes towards the class")
 
 
 class ExplanationOut(BaseModel):
@@ -64,6 +65,9 @@ class ExplanationOut(BaseModel):
     words: list[ExplanationWord]
     status: Literal["ok", "unsupported", "timeout", "skipped"]
     detail: str = ""
+    unit: str = Field("", description="what a weight measures: the class's margin (baseline) "
+                      "or its log-odds (transformer, cascade), with the word minus without it; "
+                      "empty when no words were computed")
 
 
 class MarketMixOut(BaseModel):

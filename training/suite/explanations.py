@@ -55,6 +55,7 @@ def explain_rows(classifier: Classifier, listings: list[dict[str, Any]], *, top_
             "status": result.status,
             "detail": result.detail,
             "words": result.words,
+            "unit": result.unit,
             "html": coloured_html(text, dict(result.words)) if result.words
             else html.escape(text),
         })

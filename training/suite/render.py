@@ -201,9 +201,13 @@ def calibration(r: dict[str, Any]) -> tuple[str, Figures]:
 
 
 def explanations(r: dict[str, Any]) -> tuple[str, Figures]:
+    units = sorted({e["unit"] for e in r["examples"] if e.get("unit")})
+    weight = (f"the class's {' or '.join(units)} with the word minus without it" if units
+              else "the weight")
     parts = ["<p>Red words pushed the score of the predicted class up, blue down (hover for "
-             "the weight); the same code serves the API's <code>explain=true</code> and "
-             "<code>contraband explain</code>.</p>"]
+             f"{html.escape(weight)}); the same code serves the API's <code>explain=true</code> "
+             "and <code>contraband explain</code>. Occlusion takes one word out at a time, so "
+             "where several words each suffice, each gets a small weight.</p>"]
     for e in r["examples"]:
         note = "" if e["status"] == "ok" else f" — {html.escape(e['status'])}: " \
                                                 f"{html.escape(e['detail'])}"
