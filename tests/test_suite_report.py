@@ -38,6 +38,8 @@ def test_full_suite_writes_one_self_contained_report(tiny_dataset, models_dir, t
     examples = saved["sections"]["explanations"]["examples"]
     assert examples and {e["unit"] for e in examples} == {"margin"}
     assert "margin with the word minus without it" in html
+    assert saved["sections"]["explanations"]["faithfulness"]["k"]
+    assert "Faithfulness" in html and "explanations.comprehensiveness_top3" in saved["headline"]
     assert saved["sections"]["crossmarket"]["out_of_time"]["oot"]["rows"] > 0
     shift = saved["sections"]["label_shift"]
     assert shift["source_prior_origin"].startswith("computed")  # the tiny bundle has none

@@ -33,6 +33,7 @@ from training.metrics import to_ids
 from training.suite import (
     calibration,
     crossmarket,
+    explanations,
     hard_negative_crossfit,
     hard_negatives,
     input_ablation,
@@ -41,7 +42,6 @@ from training.suite import (
     robustness,
 )
 from training.suite.common import bundle_texts
-from training.suite.explanations import explanation_examples
 from training.suite.fastfit import RetrainConfig
 from training.suite.html_report import page
 
@@ -60,6 +60,7 @@ HEADLINES = {
         **hard_negative_crossfit.headline(result.get("cross_fitted", {}))},
     "calibration": calibration.headline,
     "label_shift": label_shift.headline,
+    "explanations": explanations.headline,
 }
 
 
@@ -156,7 +157,7 @@ def run_section(name: str, classifier: Classifier, frames: dict[str, Any],
     if name == "label_shift":
         return label_shift.label_shift(classifier, frames)
     if name == "explanations":
-        return explanation_examples(classifier, frames["test"], seed=config.seed)
+        return explanations.explanation_examples(classifier, frames["test"], seed=config.seed)
     raise ValueError(f"unknown suite section {name!r}")
 
 
