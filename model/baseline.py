@@ -81,6 +81,7 @@ class TfidfLinearModel:
     """
 
     kind = "baseline"
+    contribution_unit = MARGIN  # what token_contributions measures
     # class-level defaults: bundles pickled before hard-negative weighting existed lack them
     hard_negative_weight = 0.0
     group_weight_power = 0.0
@@ -321,8 +322,6 @@ class TfidfLinearModel:
         uniform = np.full_like(proba, 1.0 / self.n_classes_)
         proba = np.divide(proba, total, out=uniform, where=total != 0)
         return proba.mean(axis=1)
-
-    contribution_unit = MARGIN
 
     def token_contributions(self, text: str, class_id: int) -> list[tuple[str, float]]:
         """Each word's effect on the class margin: margin with it minus margin without it
