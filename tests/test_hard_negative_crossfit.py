@@ -15,9 +15,10 @@ from data.dataset import load_splits
 from model import Classifier
 from tests.raw_fixture import raw_frame
 from training.baseline import BaselineOptions, train_baseline
+from training.lookalike_groups import load_definition
 from training.suite import hard_negative_crossfit as crossfit
 from training.suite import render
-from training.suite.hard_negatives import hard_negatives, load_definition
+from training.suite.hard_negatives import hard_negatives
 from training.suite.runner import run_suite
 
 KNIVES = re.compile(r"(?i)\b(?:knife|knives|dagger|machete|switchblade|pocket ?knife)\b")

@@ -8,6 +8,7 @@ import pytest
 
 from model import LabelSet
 from tests.suite_support import LABELS, tiny_rows
+from training import lookalike_groups
 from training.metrics import to_ids, wilson_interval
 from training.suite import calibration, crossmarket, hard_negatives
 from training.suite.fastfit import FoldModel, RetrainConfig
@@ -171,7 +172,7 @@ def test_wilson_interval_refuses_impossible_counts(hits, n, message):
 
 
 def test_default_hard_negative_definition_loads():
-    splits, groups = hard_negatives.load_definition()
+    splits, groups = lookalike_groups.load_definition()
     assert {"genuine watches", "gift cards", "supplements", "knives", "toy guns",
             "SIM cards"} <= {g.name for g in groups}
     assert splits
@@ -187,7 +188,7 @@ def test_bad_hard_negative_definitions_are_named(tmp_path: Path, body, message):
     path = tmp_path / "bad.toml"
     path.write_text(body, encoding="utf-8")
     with pytest.raises(ValueError, match=message):
-        hard_negatives.load_definition(path)
+        lookalike_groups.load_definition(path)
 
 
 def test_robustness_suite_reports_a_drop_per_perturbation(tiny_classifier):

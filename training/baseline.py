@@ -29,6 +29,7 @@ from training.augment import (
 )
 from training.card import render_model_card
 from training.cue_copies import CueCopyOptions, copies_text, cue_copies
+from training.lookalike_copies import lookalike_copies
 from training.metrics import classification_metrics, groups_of, to_ids
 from training.register import register_copies
 from training.register_mask import RegisterMask, register_features_of
@@ -56,6 +57,9 @@ class BaselineOptions:
     cue_words: int = 10
     cue_precision: float = 0.9
     cue_min_rows: int = 20  # ... and in at least this many of its titles
+    # short copies of the train split's lawful look-alikes (training.lookalike_copies), each
+    # this many times (0 = none)
+    lookalike_copies: int = 0
     # drop the darknet-register features (training.register_mask) chosen at this log-odds
     # over shops, and this spread between darknet classes, after the fit; None = keep them
     register_mask: float | None = 0.5
@@ -75,6 +79,8 @@ class BaselineOptions:
         if self.register_mask is not None:
             RegisterMask(self.register_mask, self.register_mask_spread)
         check_description_dropout(self.description_dropout)
+        if self.lookalike_copies < 0:
+            raise ValueError(f"lookalike_copies must be 0 or more, got {self.lookalike_copies}")
 
     @classmethod
     def of_bundle(cls, config: dict[str, Any]) -> BaselineOptions:
@@ -226,8 +232,11 @@ def train_baseline(
     copies, cues = cue_copies(pd.concat([listings, *supplement_rows.values()], ignore_index=True),
                               labels.negative, CueCopyOptions.of(options), options.seed)
     extra_rows = read_extra_training(list(extra), labels, options.max_description_chars)
-    if len(extra_rows):
-        train = pd.concat([train, extra_rows], ignore_index=True)
+    lookalikes = lookalike_copies(listings, labels.negative, options.lookalike_copies,
+                                  options.max_description_chars)
+    added = [rows for rows in (extra_rows, lookalikes) if len(rows)]
+    if added:
+        train = pd.concat([train, *added], ignore_index=True)
     masked = register_mask_of(train, labels.negative, options)
     augmented = pd.concat([
         augment_training_rows(train, seed=options.seed, fraction=options.augment),
@@ -239,10 +248,10 @@ def train_baseline(
     # the cue-word copies come last: they are fitted on, never calibrated on (fit_only below)
     train = pd.concat([train, augmented, restyled, copies[["label", "group"]].assign(
         text=prepared_texts(copies, options.max_description_chars))], ignore_index=True)
-    log.info("training baseline on %d rows (%d from supplements, %d extra, %d augmented, "
-             "%d restyled, %d without cue words)", len(train),
-             sum(map(len, supplement_rows.values())), len(extra_rows), len(augmented),
-             len(restyled), len(copies))
+    log.info("training baseline on %d rows (%d from supplements, %d extra, %d look-alike "
+             "copies, %d augmented, %d restyled, %d without cue words)", len(train),
+             sum(map(len, supplement_rows.values())), len(extra_rows), len(lookalikes),
+             len(augmented), len(restyled), len(copies))
     started = time.perf_counter()
     model = TfidfLinearModel(
         C=options.C, n_features=options.n_features,
@@ -276,6 +285,7 @@ def train_baseline(
         created_at=created.isoformat(),
         dataset={"name": info["name"], "path": str(dataset), "fingerprint": info["fingerprint"],
                  "train_rows": len(train), "extra_rows": len(extra_rows),
+                 "lookalike_copies": len(lookalikes),
                  "cue_copies": len(copies),
                  "supplements": supplement_provenance,
                  "augmented_rows": len(augmented), "restyled_rows": len(restyled),

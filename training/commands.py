@@ -91,6 +91,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--cue-precision", type=float, default=None, metavar="SHARE",
                        help="... a cue word's titles are at least SHARE its class's "
                             "(default 0.9)")
+    group.add_argument("--lookalike-copies", type=int, default=None, metavar="N",
+                       help="baseline: add N copies of short versions (first words, the "
+                            "look-alike word and its neighbours) of the training split's "
+                            "lawful look-alikes (kitchen knives, genuine watches, vitamins, "
+                            "gift cards: training/suite/hard_negatives.toml), so a bare "
+                            "product word is not read as illicit (default 0)")
     group.add_argument("--max-description-chars", type=int, default=None,
                        help="description prefix the model sees (baseline default 400)")
     group.add_argument("--augment", type=float, default=None, metavar="FRACTION",
@@ -237,6 +243,7 @@ def _train(args: argparse.Namespace) -> int:
                                                   args.group_weight_power),
                                                  ("cue_words", args.cue_words),
                                                  ("cue_precision", args.cue_precision),
+                                                 ("lookalike_copies", args.lookalike_copies),
                                                  ("register_mask_spread",
                                                   args.register_mask_spread),
                                                  ("max_description_chars",

@@ -35,13 +35,9 @@ from data.dataset import read_info
 from model import Classifier
 from model.thresholds import BLOCK, REVIEW
 from training.baseline import BaselineOptions, train_baseline
+from training.lookalike_groups import group_membership, hard_negative_rows, load_definition
 from training.metrics import wilson_interval
 from training.suite.common import bundle_texts, rounded
-from training.suite.hard_negatives import (
-    group_membership,
-    hard_negative_rows,
-    load_definition,
-)
 
 log = logging.getLogger(__name__)
 

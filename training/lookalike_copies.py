@@ -1,0 +1,78 @@
+"""Short copies of the lawful look-alikes, so that a bare "Knife - Dicing" is a shop's too.
+
+Balanced class weights make one weapons listing count as much as about fifty lawful ones,
+and a short darknet title ("Butterfly Knife", "Stealth Pen Knife") leaves the word "knife"
+most of the evidence, so the word reads as a weapon. The shops' own knives are mostly long
+titles ("6 piece J.A Henckels knife set, stainless") that the SVM already places beyond its
+margin: a row there adds nothing to the hinge loss, which is why weighting them up never
+moved the word (EXPERIMENTS.md, sections 3, 11 and 14). Short copies of them (the first two
+and the first three words, and the words around the one that makes the row a look-alike)
+fall inside the margin, where they count.
+
+The look-alikes are the lawful goods the label policy names ("a kitchen knife, a genuine
+watch, vitamins, a gift card from the shop"), found by the groups of the evaluation suite's
+definition (``training/suite/hard_negatives.toml``). Only training rows are copied: the
+held-out rows the suite reports on stay unseen, and the suite's cross-fit, which leaves rows
+out of the train split before the copies are made, never sees a copy of a row it scores.
+
+Each copy keeps its source row's ``group``, so the calibration folds keep it with its
+original, and no ``kind``, so the darknet-register contrast (``training.register_mask``)
+is chosen on real listings alone, as it is for ``--extra-train`` rows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+from model.text import listing_text
+from training.lookalike_groups import group_membership, hard_negative_rows, load_definition
+
+
+def short_titles(title: str, patterns: Iterable[re.Pattern[str]] = ()) -> list[str]:
+    """The short versions of ``title``: its first two and first three words, and, for each
+    word that one of ``patterns`` matches, that word with its neighbours on either side.
+    Titles of at most that many words are returned as they are; no duplicates."""
+    words = title.split()
+    found = [" ".join(words[:2]), " ".join(words[:3])]
+    for i, word in enumerate(words):
+        if any(p.search(word) for p in patterns):
+            found.append(" ".join(words[max(0, i - 1): i + 2]))
+    return list(dict.fromkeys(s for s in found if s))
+
+
+def lookalike_copies(train: pd.DataFrame, negative: str, repeats: int,
+                     max_description_chars: int,
+                     definition: str | Path | None = None) -> pd.DataFrame:
+    """``repeats`` copies of each distinct short title of the lawful look-alikes in
+    ``train`` (train-split rows, with the dataset's columns), labelled ``negative``.
+
+    Columns ``text``, ``label`` and ``group`` (the group of the first row that gave the
+    title); ``kind`` is left empty. ``repeats`` 0 gives no rows.
+    """
+    if repeats < 0:
+        raise ValueError(f"lookalike_copies must be 0 or more, got {repeats}")
+    empty = pd.DataFrame({"text": [], "label": [], "group": []}, dtype=object)
+    if repeats == 0 or train.empty:
+        return empty
+    rows = hard_negative_rows({"train": train}, ["train"], negative)
+    groups = load_definition(definition)[1]
+    masks, _ = group_membership(rows, groups)
+    first_group: dict[str, str] = {}
+    for group in groups:
+        patterns = [rule.title for rule in group.rules if rule.title is not None]
+        chosen = rows[masks[group.name]]
+        for title, row_group in zip(chosen["title"], chosen["group"], strict=True):
+            for short in short_titles(str(title), patterns):
+                first_group.setdefault(short, str(row_group))
+    if not first_group:
+        return empty
+    shorts = sorted(first_group)
+    return pd.DataFrame({
+        "text": [listing_text(s, None, max_description_chars) for s in shorts] * repeats,
+        "label": negative,
+        "group": [first_group[s] for s in shorts] * repeats,
+    })
