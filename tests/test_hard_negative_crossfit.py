@@ -10,10 +10,9 @@ import pytest
 
 import training.baseline as baseline_module
 from cli.main import main
-from data.build import build
 from data.dataset import load_splits
 from model import Classifier
-from tests.raw_fixture import raw_frame
+from tests.training_support import build_fixture_dataset, record_fitted_texts
 from training.baseline import BaselineOptions, train_baseline
 from training.lookalike_groups import load_definition
 from training.suite import hard_negative_crossfit as crossfit
@@ -27,11 +26,7 @@ OPTIONS = BaselineOptions(calibration_folds=2, n_features=2**14, cue_min_rows=2)
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("crossfit-data")
-    (root / "tables").mkdir()
-    raw_frame().drop(columns=["label"]).to_parquet(root / "tables" / "fixture.parquet")
-    build(root / "tables", root / "dataset")
-    return root / "dataset"
+    return build_fixture_dataset(tmp_path_factory.mktemp("crossfit-data"))
 
 
 @pytest.fixture(scope="module")
@@ -66,14 +61,7 @@ def test_excluded_groups_never_reach_the_fit(dataset: Path, tmp_path: Path, monk
     train = load_splits(dataset, ["train"])["train"]
     knives = train[train["title"].str.contains(KNIVES)]
     assert len(knives)
-    fitted: list[list[str]] = []
-    real_fit = baseline_module.TfidfLinearModel.fit
-
-    def recording_fit(self, texts, *args, **kwargs):
-        fitted.append(list(texts))
-        return real_fit(self, texts, *args, **kwargs)
-
-    monkeypatch.setattr(baseline_module.TfidfLinearModel, "fit", recording_fit)
+    fitted = record_fitted_texts(monkeypatch)
     kept = train_baseline(dataset, tmp_path, OPTIONS, name="kept", make_default=False)
     left = train_baseline(dataset, tmp_path, OPTIONS, name="left", make_default=False,
                           exclude_groups=set(knives["group"]))

@@ -9,12 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import training.baseline as baseline_module
-from data.build import build
 from data.dataset import load_splits
 from model import Classifier
 from model.text import listing_text
-from tests.raw_fixture import raw_frame
+from tests.training_support import build_fixture_dataset, record_fitted_texts
 from training.baseline import BaselineOptions, train_baseline
 from training.lookalike_copies import lookalike_copies, short_titles
 
@@ -60,11 +58,7 @@ def test_only_lawful_shop_look_alikes_are_copied():
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("lookalike-data")
-    (root / "tables").mkdir()
-    raw_frame().drop(columns=["label"]).to_parquet(root / "tables" / "fixture.parquet")
-    build(root / "tables", root / "dataset")
-    return root / "dataset"
+    return build_fixture_dataset(tmp_path_factory.mktemp("lookalike-data"))
 
 
 def test_copies_are_trained_on_and_never_made_of_excluded_rows(dataset, tmp_path, monkeypatch):
@@ -73,14 +67,7 @@ def test_copies_are_trained_on_and_never_made_of_excluded_rows(dataset, tmp_path
     train = load_splits(dataset, ["train"])["train"]
     lawful_knives = train[train["title"].str.contains(KNIFE) & train["label"].eq("benign")]
     assert len(lawful_knives)
-    fitted: list[list[str]] = []
-    real_fit = baseline_module.TfidfLinearModel.fit
-
-    def recording_fit(self, texts, *args, **kwargs):
-        fitted.append(list(texts))
-        return real_fit(self, texts, *args, **kwargs)
-
-    monkeypatch.setattr(baseline_module.TfidfLinearModel, "fit", recording_fit)
+    fitted = record_fitted_texts(monkeypatch)
     options = replace(OPTIONS, lookalike_copies=3)
     kept = train_baseline(dataset, tmp_path, options, name="kept", make_default=False)
     train_baseline(dataset, tmp_path, options, name="left", make_default=False,
