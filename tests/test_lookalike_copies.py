@@ -79,6 +79,7 @@ def test_copies_are_trained_on_and_never_made_of_excluded_rows(dataset, tmp_path
     assert all(fitted[0].count(s) >= 3 for s in knife_shorts)
     assert not knife_shorts & set(fitted[1])
     assert Classifier.load(kept).config["dataset"]["lookalike_copies"] > 0
+    assert "short copies of the lawful look-alikes" in (kept / "README.md").read_text()
     recorded = Classifier.load(kept).config["training"]["options"]["lookalike_copies"]
     assert recorded == 3
     assert BaselineOptions.of_bundle(Classifier.load(kept).config).lookalike_copies == 3

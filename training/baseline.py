@@ -314,7 +314,12 @@ def train_baseline(
             "than by shop listings) were fitted and calibrated with, then given no weight.")) + (
             "" if copies.empty else (
                 f" Training also held {copies_text(len(copies), cues)}, so that a listing "
-                "without those words is still read by its other words.")),
+                "without those words is still read by its other words.")) + (
+            "" if lookalikes.empty else (
+                f" It held {len(lookalikes)} short copies of the lawful look-alikes' "
+                "titles (kitchen knives, genuine watches, supplements, ...), so that a bare "
+                "product word is not read as illicit; a darknet listing that says no more "
+                "than that word is then read as lawful too.")),
     )
     root = registry.models_dir(models_root)
     path = classifier.save(root / version, card=card)
