@@ -20,13 +20,12 @@ KNIFE = re.compile(r"(?i)\bknife\b")
 OPTIONS = BaselineOptions(calibration_folds=2, n_features=2**14, cue_min_rows=2)
 
 
-def test_short_titles_are_the_first_words_and_the_look_alike_word_in_context():
-    assert short_titles("Pointed Knife 10 cm 3 Rivet Handle", [KNIFE]) == [
-        "Pointed Knife", "Pointed Knife 10"]
-    assert short_titles("6 piece J.A Henckels knife set", [KNIFE]) == [
-        "6 piece", "6 piece J.A", "Henckels knife set"]
-    assert short_titles("Knife") == ["Knife"]
-    assert short_titles("   ") == []
+def test_short_titles_are_the_look_alike_word_in_its_context():
+    assert short_titles("Pointed Knife 10 cm 3 Rivet Handle", [KNIFE]) == ["Pointed Knife 10"]
+    assert short_titles("6 piece J.A Henckels knife set", [KNIFE]) == ["Henckels knife set"]
+    assert short_titles("Knife - Dicing", [KNIFE]) == ["Knife -"]
+    assert short_titles("Knife, knife", [KNIFE]) == ["Knife, knife"]
+    assert short_titles("Garden hose", [KNIFE]) == [] and short_titles("Knife") == []
 
 
 def frame(rows):
@@ -40,15 +39,14 @@ def test_only_lawful_shop_look_alikes_are_copied():
         ("u2", "Garden hose 50ft green", "benign", "surface", "shop", None, "g2"),
         ("u3", "Butterfly Knife black", "weapons", "darkweb", "agora", None, "g3"),
         ("u4", "Whey protein 2kg chocolate", "benign", "surface", "shop", None, "g4"),
-        ("u5", "Chef Knife Set 3 pieces", "benign", "surface", "shop", None, "g5"),
+        ("u5", "Chef Knife - Paring", "benign", "surface", "shop", None, "g5"),
     ])
     copies = lookalike_copies(train, "benign", 2, 400)
-    shorts = ["Chef Knife", "Chef Knife -", "Chef Knife Set", "Whey protein",
-              "Whey protein 2kg"]
+    shorts = ["Chef Knife -", "Whey protein"]
     assert copies["text"].tolist() == [listing_text(s, None, 400) for s in shorts] * 2
     assert set(copies["label"]) == {"benign"}
     # a short title two rows share keeps the first row's group
-    assert copies["group"].tolist() == ["g1", "g1", "g5", "g4", "g4"] * 2
+    assert copies["group"].tolist() == ["g1", "g4"] * 2
     assert lookalike_copies(train, "benign", 0, 400).empty
     with pytest.raises(ValueError, match="0 or more"):
         lookalike_copies(train, "benign", -1, 400)

@@ -92,11 +92,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="... a cue word's titles are at least SHARE its class's "
                             "(default 0.9)")
     group.add_argument("--lookalike-copies", type=int, default=None, metavar="N",
-                       help="baseline: add N copies of short versions (first words, the "
-                            "look-alike word and its neighbours) of the training split's "
-                            "lawful look-alikes (kitchen knives, genuine watches, vitamins, "
-                            "gift cards: training/suite/hard_negatives.toml), so a bare "
-                            "product word is not read as illicit (default 0)")
+                       help="baseline: add N copies of the look-alike word with its "
+                            "neighbours ('Pointed Knife 10') from each of the training "
+                            "split's lawful look-alikes (kitchen knives, genuine watches, "
+                            "vitamins, gift cards: training/suite/hard_negatives.toml), so a "
+                            "bare product word is not read as illicit (default 0)")
     group.add_argument("--max-description-chars", type=int, default=None,
                        help="description prefix the model sees (baseline default 400)")
     group.add_argument("--augment", type=float, default=None, metavar="FRACTION",

@@ -5,9 +5,10 @@ and a short darknet title ("Butterfly Knife", "Stealth Pen Knife") leaves the wo
 most of the evidence, so the word reads as a weapon. The shops' own knives are mostly long
 titles ("6 piece J.A Henckels knife set, stainless") that the SVM already places beyond its
 margin: a row there adds nothing to the hinge loss, which is why weighting them up never
-moved the word (EXPERIMENTS.md, sections 3, 11 and 14). Short copies of them (the first two
-and the first three words, and the words around the one that makes the row a look-alike)
-fall inside the margin, where they count.
+moved the word (EXPERIMENTS.md, sections 3, 11 and 14). Short copies of them, the word that
+makes the row a look-alike with its neighbours ("Pointed Knife 10", "Henckels knife set"),
+fall inside the margin, where they count. Groups whose rules name no title pattern (a whole
+shop's rows) give no copies.
 
 The look-alikes are the lawful goods the label policy names ("a kitchen knife, a genuine
 watch, vitamins, a gift card from the shop"), found by the groups of the evaluation suite's
@@ -33,15 +34,17 @@ from training.lookalike_groups import group_membership, hard_negative_rows, load
 
 
 def short_titles(title: str, patterns: Iterable[re.Pattern[str]] = ()) -> list[str]:
-    """The short versions of ``title``: its first two and first three words, and, for each
-    word that one of ``patterns`` matches, that word with its neighbours on either side.
-    Titles of at most that many words are returned as they are; no duplicates."""
+    """The short versions of ``title``: each word that one of ``patterns`` matches, with its
+    neighbours on either side ("Pointed Knife 10", "Henckels knife set"); no duplicates.
+
+    Only the look-alike word in its own lawful context: copies of each title's first words
+    as well (5,066 short shop titles in all, against 587) cost validation 1.2 points,
+    paired, and the darknet knives with it (EXPERIMENTS.md, section 18).
+    """
     words = title.split()
-    found = [" ".join(words[:2]), " ".join(words[:3])]
-    for i, word in enumerate(words):
-        if any(p.search(word) for p in patterns):
-            found.append(" ".join(words[max(0, i - 1): i + 2]))
-    return list(dict.fromkeys(s for s in found if s))
+    found = [" ".join(words[max(0, i - 1): i + 2]) for i, word in enumerate(words)
+             if any(p.search(word) for p in patterns)]
+    return list(dict.fromkeys(found))
 
 
 def lookalike_copies(train: pd.DataFrame, negative: str, repeats: int,
