@@ -24,7 +24,7 @@ import numpy as np
 
 from model.bundle import BundleError
 from model.kinds import kind_class
-from model.occlusion import LOG_ODDS, class_log_odds, occlusion_contributions
+from model.occlusion import LOG_ODDS, log_odds_contributions
 
 CASCADE_FILE = "cascade.json"
 FAST, SLOW = "baseline", "transformer"
@@ -72,8 +72,7 @@ class CascadeModel:
     def token_contributions(self, text: str, class_id: int) -> list[tuple[str, float]]:
         """Each word's effect on the class's log-odds as the cascade serves it (each variant
         routed on its own), with the word minus without it (``model.occlusion``)."""
-        return occlusion_contributions(
-            text, lambda variants: class_log_odds(self.predict_proba(variants), class_id))
+        return log_odds_contributions(text, self.predict_proba, class_id)
 
     def save(self, directory: str | os.PathLike) -> list[str]:
         directory = Path(directory)

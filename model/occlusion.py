@@ -57,6 +57,21 @@ def occlusion_contributions(
     return sorted(contributions.items(), key=lambda kv: -abs(kv[1]))
 
 
+def log_odds_contributions(
+    text: str,
+    predict_proba: Callable[[Sequence[str]], np.ndarray],
+    class_id: int,
+    *,
+    readable_words: int | None = None,
+) -> list[tuple[str, float]]:
+    """:func:`occlusion_contributions` on the log-odds of column ``class_id`` of
+    ``predict_proba``: how the kinds that serve probabilities (transformer, cascade)
+    explain."""
+    return occlusion_contributions(
+        text, lambda variants: class_log_odds(predict_proba(variants), class_id),
+        readable_words=readable_words)
+
+
 def class_log_odds(proba: np.ndarray, class_id: int) -> np.ndarray:
     """log(p / (1 - p)) of column ``class_id`` of a probability matrix, clipped to stay
     finite."""

@@ -31,7 +31,7 @@ from tokenizers import Tokenizer
 
 from model.bundle import BundleError, read_json_object
 from model.kinds import THREADS_ENV
-from model.occlusion import LOG_ODDS, class_log_odds, occlusion_contributions
+from model.occlusion import LOG_ODDS, log_odds_contributions
 
 SUBDIR = "hf"
 ONNX_FILE = "model.int8.onnx"
@@ -157,9 +157,8 @@ class OnnxTransformerModel:
         """Each word's effect on the class's log-odds: with it minus without it
         (``model.occlusion``). Words past ``max_length`` tokens are never read, so they are
         left out. One graph run per word the model reads."""
-        return occlusion_contributions(
-            text, lambda variants: class_log_odds(self.predict_proba(variants), class_id),
-            readable_words=self.readable_words(text))
+        return log_odds_contributions(text, self.predict_proba, class_id,
+                                      readable_words=self.readable_words(text))
 
     def readable_words(self, text: str) -> int:
         """How many of ``text.split()``'s words the model reads, at least in part, before

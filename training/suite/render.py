@@ -210,6 +210,12 @@ def explanations(r: dict[str, Any]) -> tuple[str, Figures]:
              "where several words each suffice, each gets a small weight.</p>"]
     faithful = r.get("faithfulness", {})
     if faithful.get("k"):
+        subsets = {f"all {faithful['rows']}": faithful["k"],
+                   f"{faithful.get('illicit_rows', 0)} predicted illicit":
+                   faithful.get("k_illicit", {})}
+        rows = [[who, k, f["comprehensiveness"], f["random_comprehensiveness"],
+                 f["sufficiency"], f["flips"], f["random_flips"]]
+                for who, by_k in subsets.items() for k, f in by_k.items()]
         parts.append(
             f"<h3>Faithfulness ({faithful['rows']} test listings)</h3><p>The predicted "
             "class's probability on the listing minus on the listing without its top k words "
@@ -217,12 +223,7 @@ def explanations(r: dict[str, Any]) -> tuple[str, Figures]:
             "(the reference), and with only its top k words (sufficiency: lower is more "
             "faithful); and the share of predictions that change when the words go.</p>"
             + table(["listings", "k", "comprehensiveness", "random words", "sufficiency",
-                     "flips", "random flips"],
-                    [[who, k, f["comprehensiveness"], f["random_comprehensiveness"],
-                      f["sufficiency"], f["flips"], f["random_flips"]]
-                     for who, key in ((f"all {faithful['rows']}", "k"), (
-                         f"{faithful.get('illicit_rows', 0)} predicted illicit", "k_illicit"))
-                     for k, f in faithful.get(key, {}).items()]))
+                     "flips", "random flips"], rows))
     for e in r["examples"]:
         note = "" if e["status"] == "ok" else f" — {html.escape(e['status'])}: " \
                                                 f"{html.escape(e['detail'])}"
