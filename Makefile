@@ -62,8 +62,8 @@ REFERENCE := artifacts/exp/reference-tfidf
 reference: model
 	@if [ ! -d $(REFERENCE) ]; then \
 	  $(BIN)/contraband train --model baseline --no-supplements --augment 0 --augment-floor 0 \
-	    --register 0 --register-mask off --cue-words 0 --models-dir artifacts/exp \
-	    --no-default --name reference-tfidf; fi
+	    --register 0 --register-mask off --cue-words 0 --lookalike-copies 0 \
+	    --models-dir artifacts/exp --no-default --name reference-tfidf; fi
 	$(BIN)/contraband evaluate --compare $(REFERENCE) default --suite none \
 	  --output artifacts/reports/compare-reference
 
@@ -71,7 +71,8 @@ reference: model
 # default on the same rows (about 15 minutes on 2 cores; README, "What each default
 # ingredient is worth").
 ABLATIONS := 'supplements --no-supplements' 'augment --augment 0 --augment-floor 0' \
-	'register --register 0' 'mask --register-mask off' 'cuewords --cue-words 0'
+	'register --register 0' 'mask --register-mask off' 'cuewords --cue-words 0' \
+	'lookalikes --lookalike-copies 0'
 ablation: model
 	@set -e; printf '%s\n' $(ABLATIONS) | while read -r name options; do \
 	  [ -d artifacts/exp/loo-$$name ] || $(BIN)/contraband train --model baseline \

@@ -52,7 +52,9 @@ def test_options_come_back_from_the_bundle(bundle: Path):
     assert asdict(options) == {**config["training"]["options"],
                                "supplements": tuple(config["training"]["options"]["supplements"])}
     older = {"training": {"options": {"C": 0.25, "retired_option": 1}}}
-    assert BaselineOptions.of_bundle(older) == BaselineOptions(C=0.25)
+    # a bundle from before look-alike copies existed retrains without them, as it was trained
+    assert BaselineOptions.of_bundle(older) == BaselineOptions(C=0.25, lookalike_copies=0)
+    assert BaselineOptions().lookalike_copies == 1
     with pytest.raises(ValueError, match="records no training options"):
         BaselineOptions.of_bundle({"version": "old"})
 

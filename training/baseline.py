@@ -38,6 +38,11 @@ log = logging.getLogger(__name__)
 EVAL_SPLITS = ("validation", "test", "oot", "cross_market")
 
 
+# Options a bundle may not record whose default has since changed, with the value every such
+# bundle was trained with: look-alike copies did not exist before the option was recorded.
+UNRECORDED_OPTIONS: dict[str, Any] = {"lookalike_copies": 0}
+
+
 @dataclass
 class BaselineOptions:
     C: float = 0.5
@@ -59,7 +64,7 @@ class BaselineOptions:
     cue_min_rows: int = 20  # ... and in at least this many of its titles
     # short copies of the train split's lawful look-alikes (training.lookalike_copies), each
     # this many times (0 = none)
-    lookalike_copies: int = 0
+    lookalike_copies: int = 1
     # drop the darknet-register features (training.register_mask) chosen at this log-odds
     # over shops, and this spread between darknet classes, after the fit; None = keep them
     register_mask: float | None = 0.5
@@ -86,15 +91,17 @@ class BaselineOptions:
     def of_bundle(cls, config: dict[str, Any]) -> BaselineOptions:
         """The options a baseline bundle was trained with (its ``training.options``).
 
-        Options added after the bundle was trained take their defaults; a bundle that
-        records no options (trained before they were recorded) is refused.
+        Options added after the bundle was trained take the value that reproduces its recipe:
+        :data:`UNRECORDED_OPTIONS` where the option's default is no longer that value, else
+        the default. A bundle that records no options (trained before they were recorded) is
+        refused.
         """
         recorded = config.get("training", {}).get("options")
         if not isinstance(recorded, dict):
             raise ValueError(f"bundle {config.get('version')} records no training options, so "
                              "its recipe cannot be retrained; retrain it with this version")
         known = {f.name for f in fields(cls)}
-        options = {k: v for k, v in recorded.items() if k in known}
+        options = {**UNRECORDED_OPTIONS, **{k: v for k, v in recorded.items() if k in known}}
         if options.get("supplements") is not None:
             options["supplements"] = tuple(options["supplements"])
         return cls(**options)
@@ -317,7 +324,7 @@ def train_baseline(
                 "without those words is still read by its other words.")) + (
             "" if lookalikes.empty else (
                 f" It held {len(lookalikes)} short copies of the lawful look-alikes' "
-                "titles (kitchen knives, genuine watches, supplements, ...), so that a bare "
+                "titles (kitchen knives, genuine watches, vitamins, ...), so that a bare "
                 "product word is not read as illicit; a darknet listing that says no more "
                 "than that word is then read as lawful too.")),
     )

@@ -96,7 +96,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             "neighbours ('Pointed Knife 10') from each of the training "
                             "split's lawful look-alikes (kitchen knives, genuine watches, "
                             "vitamins, gift cards: training/suite/hard_negatives.toml), so a "
-                            "bare product word is not read as illicit (default 0)")
+                            "bare product word is not read as illicit (0 = no copies; "
+                            "default 1)")
     group.add_argument("--max-description-chars", type=int, default=None,
                        help="description prefix the model sees (baseline default 400)")
     group.add_argument("--augment", type=float, default=None, metavar="FRACTION",
