@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from model import BundleError, Classifier
-from model.text import listing_text
+from model.text import DEFAULT_MAX_DESCRIPTION_CHARS, listing_text
 from model.transformer import OnnxTransformerModel
 from tests.fixtures import rows
 
@@ -408,30 +408,44 @@ def test_weight_averaging_makes_the_mean_of_the_late_steps_the_model(tiny, tmp_p
         assert torch.allclose(resumed.state_dict()[name], value, atol=1e-6), name
 
 
-def test_the_bundle_says_its_weights_are_averaged(tiny, tmp_path):
+def test_the_bundle_says_its_weights_are_averaged(tiny, tmp_path, monkeypatch):
     """Also when fine-tuned with --fine-tune-only and finished by --resume (which must keep
     the averaged model, not average again)."""
     from safetensors.torch import load_file
 
     from model import Classifier
-    from training.transformer import train_transformer
+    from training.lookalike_copies import lookalike_copies
+    from training.transformer import pipeline, train_transformer
 
     base, dataset, _, _ = tiny
-    # with cue-word copies too (off by default for the transformer): recorded and carded
-    options = dict(max_steps=6, eval_steps=3, average_from=4, cue_words=3, cue_min_rows=2)
+    # with cue-word and look-alike copies too (off by default for the transformer): fitted
+    # on, recorded and carded
+    options = dict(max_steps=6, eval_steps=3, average_from=4, cue_words=3, cue_min_rows=2,
+                   lookalike_copies=2)
+    encoded: list[list[str]] = []
+    encode = pipeline.encode
+    monkeypatch.setattr(pipeline, "encode",
+                        lambda tokenizer, texts, *a: encoded.append(texts) or encode(
+                            tokenizer, texts, *a))
     best = train_transformer(dataset, tmp_path / "models",
                              tiny_options(base, tmp_path / "w", fine_tune_only=True, **options))
+    expected = lookalike_copies(pd.read_parquet(dataset / "train.parquet"), "benign", 2,
+                                DEFAULT_MAX_DESCRIPTION_CHARS)
+    assert len(expected) and set(expected["text"]) <= set(encoded[0])
+    assert sum(encoded[0].count(t) for t in set(expected["text"])) >= len(expected)
     averaged_weights = load_file(best / "model.safetensors")
     bundle = train_transformer(dataset, tmp_path / "models",
                                tiny_options(base, tmp_path / "w", resume=True, **options))
     training = Classifier.load(bundle).config["training"]
     assert training["cue_copies"] > 0 and any(training["cue_words"].values())
+    assert training["lookalike_copies"] == len(expected)
     assert set(training["cue_words"]) == {"drugs", "weapons", "counterfeit", "stolen_data"}
     averaged = training["weight_average"]
     assert (averaged["from_step"], averaged["to_step"], averaged["steps"]) == (4, 6, 3)
     card = (bundle / "README.md").read_text(encoding="utf-8")
     assert "the mean of the weights after each of steps 4-6 (weight averaging" in card
     assert f"{training['cue_copies']} copies of illicit listings with the words" in card
+    assert f"{len(expected)} short copies of the lawful look-alikes' titles" in card
     after_resume = load_file(best / "model.safetensors")
     assert after_resume.keys() == averaged_weights.keys()
     assert all((after_resume[k] == v).all() for k, v in averaged_weights.items())

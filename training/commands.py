@@ -18,7 +18,7 @@ READERS = {
     "block_precision": TRAINED,
     "review_recall": TRAINED, "seed": TRAINED, "supplement": TRAINED,
     "no_supplements": TRAINED, "extra_train": frozenset({"baseline"}),
-    "cue_words": TRAINED, "cue_precision": TRAINED,
+    "cue_words": TRAINED, "cue_precision": TRAINED, "lookalike_copies": TRAINED,
 }
 # why a kind takes no training options, added to its refusal
 REFUSAL_REASON = {"cascade": "; a cascade combines bundles already trained"}
@@ -92,12 +92,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="... a cue word's titles are at least SHARE its class's "
                             "(default 0.9)")
     group.add_argument("--lookalike-copies", type=int, default=None, metavar="N",
-                       help="baseline: add N copies of the look-alike word with its "
+                       help="add N copies of the look-alike word with its "
                             "neighbours ('Pointed Knife 10') from each of the training "
                             "split's lawful look-alikes (kitchen knives, genuine watches, "
                             "vitamins, gift cards: training/suite/hard_negatives.toml), so a "
                             "bare product word is not read as illicit (0 = no copies; "
-                            "default 1)")
+                            "default 1 for the baseline, 0 for the transformer)")
     group.add_argument("--max-description-chars", type=int, default=None,
                        help="description prefix the model sees (baseline default 400)")
     group.add_argument("--augment", type=float, default=None, metavar="FRACTION",

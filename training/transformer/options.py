@@ -34,6 +34,9 @@ class TransformerOptions:
     cue_words: int = 0
     cue_precision: float = 0.9
     cue_min_rows: int = 20  # ... and in at least this many of its titles
+    # short copies of the train split's lawful look-alikes (training.lookalike_copies), each
+    # this many times (0 = none)
+    lookalike_copies: int = 0
     max_length: int = 64
     batch_size: int = 32
     eval_batch_size: int = 128
@@ -95,6 +98,8 @@ class TransformerOptions:
         for name in positive:
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.lookalike_copies < 0:
+            raise ValueError(f"lookalike_copies must be 0 or more, got {self.lookalike_copies}")
         if self.max_length < 8:
             raise ValueError(f"max_length must be at least 8 tokens, got {self.max_length}")
         if self.epochs <= 0 and not self.max_steps:
@@ -149,7 +154,7 @@ class TransformerOptions:
     # thresholds, evaluation) may differ between the killed run and its resumption.
     TRAINING_KEYS = (
         "base", "layers", "input", "description_dropout", "register", "augment", "cue_words",
-        "cue_precision", "cue_min_rows", "max_length",
+        "cue_precision", "cue_min_rows", "lookalike_copies", "max_length",
         "batch_size", "epochs", "max_steps", "learning_rate", "linear_probe_steps",
         "linear_probe_lr", "freeze_embeddings", "register_bias", "register_bias_spread",
         "average_from", "weight_decay", "warmup_ratio",

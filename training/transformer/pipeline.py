@@ -31,6 +31,7 @@ from training.augment import augment_training_rows, drop_descriptions
 from training.baseline import prepared_texts
 from training.card import source_prior_text, supplements_text
 from training.cue_copies import CueCopyOptions, copies_text, cue_copies
+from training.lookalike_copies import lookalike_copies
 from training.register import register_copies
 from training.register_mask import RegisterMask
 from training.transformer.card import render_card
@@ -207,7 +208,13 @@ def train_transformer(
         "text": training_inputs(copies.assign(
             text=prepared_texts(copies, max_description_chars(options))), options),
         "label": copies["label"].to_numpy(), "group": copies["group"].to_numpy()})
-    extra = pd.concat([restyled, augmented, copies], ignore_index=True)
+    # from the whole train split, not the capped sample: the look-alikes are a few hundred
+    # shop rows, and the benign cap would keep a fraction of them
+    lookalikes = lookalike_copies(frames["train"], labels.negative, options.lookalike_copies,
+                                  max_description_chars(options))
+    if len(lookalikes):
+        log.info("adding %d short copies of the lawful look-alikes", len(lookalikes))
+    extra = pd.concat([restyled, augmented, copies, lookalikes], ignore_index=True)
     y_fit = np.concatenate([y_train, class_ids(extra, labels, "train")])
     fit_texts = train_texts + extra["text"].tolist()
     train_data = encode(tokenizer, fit_texts, y_fit, options.max_length)
@@ -276,7 +283,7 @@ def train_transformer(
         "steps": result.steps, "best_step": result.best_step,
         "early_stopping_macro_f1": round(result.best_f1, 5),
         "weight_average": result.averaged,
-        "cue_words": cues, "cue_copies": len(copies),
+        "cue_words": cues, "cue_copies": len(copies), "lookalike_copies": len(lookalikes),
         "stopped_early": result.stopped_early, "seconds_last_session": round(result.seconds),
         "history": result.history, "host": platform.node(),
     }
@@ -307,6 +314,9 @@ def train_transformer(
             "the sample's class prior, fitted on validation (training.transformer.prior)",
             *feature_preserving_text(options),
             *([copies_text(len(copies), cues)] if len(copies) else []),
+            *([f"{len(lookalikes)} short copies of the lawful look-alikes' titles (kitchen "
+               "knives, genuine watches, vitamins, ...), so that a bare product word is not "
+               "read as illicit (training.lookalike_copies)"] if len(lookalikes) else []),
             *register_bias_text(training["register_bias_features"]),
             f"{result.steps} steps, batch {options.batch_size}, learning rate "
             f"{options.learning_rate:g}; " + chosen_weights_text(result),
