@@ -68,7 +68,7 @@ reference: model
 	  --output artifacts/reports/compare-reference
 
 # The default trained without each of its six ingredients in turn, each paired against
-# the default on the same rows (about 15 minutes on 2 cores; README, "What each default
+# the default on the same rows (about 12 minutes on 2 cores; README, "What each default
 # ingredient is worth").
 ABLATIONS := 'supplements --no-supplements' 'augment --augment 0 --augment-floor 0' \
 	'register --register 0' 'mask --register-mask off' 'cuewords --cue-words 0' \
