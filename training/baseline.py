@@ -29,7 +29,7 @@ from training.augment import (
 )
 from training.card import render_model_card
 from training.cue_copies import CueCopyOptions, copies_text, cue_copies
-from training.lookalike_copies import lookalike_copies
+from training.lookalike_copies import lookalike_copies, lookalike_copies_text
 from training.metrics import classification_metrics, groups_of, to_ids
 from training.register import register_copies
 from training.register_mask import RegisterMask, register_features_of
@@ -322,11 +322,7 @@ def train_baseline(
             "" if copies.empty else (
                 f" Training also held {copies_text(len(copies), cues)}, so that a listing "
                 "without those words is still read by its other words.")) + (
-            "" if lookalikes.empty else (
-                f" It held {len(lookalikes)} short copies of the lawful look-alikes' "
-                "titles (kitchen knives, genuine watches, vitamins, ...), so that a bare "
-                "product word is not read as illicit; a darknet listing that says no more "
-                "than that word is then read as lawful too.")),
+            "" if lookalikes.empty else f" It held {lookalike_copies_text(len(lookalikes))}."),
     )
     root = registry.models_dir(models_root)
     path = classifier.save(root / version, card=card)

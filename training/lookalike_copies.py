@@ -79,3 +79,11 @@ def lookalike_copies(train: pd.DataFrame, negative: str, repeats: int,
         "label": negative,
         "group": [first_group[s] for s in shorts] * repeats,
     })
+
+
+def lookalike_copies_text(n_copies: int) -> str:
+    """The model card's account of the copies, for every model kind that trains on them."""
+    return (f"{n_copies} short copies of the lawful look-alikes' titles (kitchen knives, "
+            "genuine watches, vitamins, ...), so that a bare product word is not read as "
+            "illicit; a darknet listing that says no more than that word is then read as "
+            "lawful too")

@@ -31,7 +31,7 @@ from training.augment import augment_training_rows, drop_descriptions
 from training.baseline import prepared_texts
 from training.card import source_prior_text, supplements_text
 from training.cue_copies import CueCopyOptions, copies_text, cue_copies
-from training.lookalike_copies import lookalike_copies
+from training.lookalike_copies import lookalike_copies, lookalike_copies_text
 from training.register import register_copies
 from training.register_mask import RegisterMask
 from training.transformer.card import render_card
@@ -314,9 +314,7 @@ def train_transformer(
             "the sample's class prior, fitted on validation (training.transformer.prior)",
             *feature_preserving_text(options),
             *([copies_text(len(copies), cues)] if len(copies) else []),
-            *([f"{len(lookalikes)} short copies of the lawful look-alikes' titles (kitchen "
-               "knives, genuine watches, vitamins, ...), so that a bare product word is not "
-               "read as illicit (training.lookalike_copies)"] if len(lookalikes) else []),
+            *([lookalike_copies_text(len(lookalikes))] if len(lookalikes) else []),
             *register_bias_text(training["register_bias_features"]),
             f"{result.steps} steps, batch {options.batch_size}, learning rate "
             f"{options.learning_rate:g}; " + chosen_weights_text(result),
