@@ -69,16 +69,19 @@ reference: model
 
 # The default trained without each of its six ingredients in turn, each paired against
 # the default on the same rows (about 12 minutes on 2 cores; README, "What each default
-# ingredient is worth").
+# ingredient is worth"). The runs are kept per default bundle, so a new default is never
+# compared with the runs of an older recipe.
 ABLATIONS := 'supplements --no-supplements' 'augment --augment 0 --augment-floor 0' \
 	'register --register 0' 'mask --register-mask off' 'cuewords --cue-words 0' \
 	'lookalikes --lookalike-copies 0'
 ablation: model
-	@set -e; printf '%s\n' $(ABLATIONS) | while read -r name options; do \
-	  [ -d artifacts/exp/loo-$$name ] || $(BIN)/contraband train --model baseline \
-	    --models-dir artifacts/exp --no-default --name loo-$$name $$options; \
-	  echo "== the default against itself without $$name"; \
-	  $(BIN)/contraband evaluate --compare artifacts/exp/loo-$$name default --suite none \
+	@set -e; default=$$($(BIN)/contraband models list | sed -n 's/^\* *\([^ ]*\).*/\1/p'); \
+	runs=artifacts/exp/ablation-$$default; \
+	printf '%s\n' $(ABLATIONS) | while read -r name options; do \
+	  [ -d $$runs/loo-$$name ] || $(BIN)/contraband train --model baseline \
+	    --models-dir $$runs --no-default --name loo-$$name $$options; \
+	  echo "== the default ($$default) against itself without $$name"; \
+	  $(BIN)/contraband evaluate --compare $$runs/loo-$$name default --suite none \
 	    --output artifacts/reports/compare-loo-$$name; \
 	done
 
