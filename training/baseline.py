@@ -29,7 +29,11 @@ from training.augment import (
 )
 from training.card import render_model_card
 from training.cue_copies import CueCopyOptions, copies_text, cue_copies
-from training.lookalike_copies import lookalike_copies, lookalike_copies_text
+from training.lookalike_copies import (
+    check_lookalike_copies,
+    lookalike_copies,
+    lookalike_copies_text,
+)
 from training.metrics import classification_metrics, groups_of, to_ids
 from training.register import register_copies
 from training.register_mask import RegisterMask, register_features_of
@@ -84,8 +88,7 @@ class BaselineOptions:
         if self.register_mask is not None:
             RegisterMask(self.register_mask, self.register_mask_spread)
         check_description_dropout(self.description_dropout)
-        if self.lookalike_copies < 0:
-            raise ValueError(f"lookalike_copies must be 0 or more, got {self.lookalike_copies}")
+        check_lookalike_copies(self.lookalike_copies)
 
     @classmethod
     def of_bundle(cls, config: dict[str, Any]) -> BaselineOptions:

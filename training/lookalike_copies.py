@@ -47,6 +47,13 @@ def short_titles(title: str, patterns: Iterable[re.Pattern[str]] = ()) -> list[s
     return list(dict.fromkeys(found))
 
 
+def check_lookalike_copies(repeats: int) -> None:
+    """Refuse a negative number of copies (the trainers' options check it before minutes of
+    data loading)."""
+    if repeats < 0:
+        raise ValueError(f"lookalike_copies must be 0 or more, got {repeats}")
+
+
 def lookalike_copies(train: pd.DataFrame, negative: str, repeats: int,
                      max_description_chars: int,
                      definition: str | Path | None = None) -> pd.DataFrame:
@@ -56,8 +63,7 @@ def lookalike_copies(train: pd.DataFrame, negative: str, repeats: int,
     Columns ``text``, ``label`` and ``group`` (the group of the first row that gave the
     title); ``kind`` is left empty. ``repeats`` 0 gives no rows.
     """
-    if repeats < 0:
-        raise ValueError(f"lookalike_copies must be 0 or more, got {repeats}")
+    check_lookalike_copies(repeats)
     empty = pd.DataFrame({"text": [], "label": [], "group": []}, dtype=object)
     if repeats == 0 or train.empty:
         return empty

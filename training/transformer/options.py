@@ -86,6 +86,7 @@ class TransformerOptions:
 
     def __post_init__(self) -> None:
         from training.cue_copies import CueCopyOptions  # pandas: not at argument parsing
+        from training.lookalike_copies import check_lookalike_copies
 
         CueCopyOptions.of(self)  # checks the cue-word settings
         if self.device not in DEVICES:
@@ -98,8 +99,7 @@ class TransformerOptions:
         for name in positive:
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.lookalike_copies < 0:
-            raise ValueError(f"lookalike_copies must be 0 or more, got {self.lookalike_copies}")
+        check_lookalike_copies(self.lookalike_copies)
         if self.max_length < 8:
             raise ValueError(f"max_length must be at least 8 tokens, got {self.max_length}")
         if self.epochs <= 0 and not self.max_steps:
