@@ -84,6 +84,14 @@ def test_compare_bundles_paired_only(models_dir, tmp_path, capsys):
         assert entry["b_minus_a"] == 0.0 and entry["b_minus_a_ci95"] == [0.0, 0.0]
     assert result["paired_dataset"]["name"] == "tiny"
     assert "Paired differences" in (out / "compare.html").read_text(encoding="utf-8")
+    # the out-of-domain splits also say whether a gap is in the cut or in the ranking
+    assert {s for s, e in result["paired"].items() if "cut_free" in e} == {"oot", "cross_market"}
+    cut_free = result["paired"]["cross_market"]["cut_free"]
+    assert cut_free["a"] == cut_free["b"]
+    assert cut_free["a"]["macro_f1_offset_ceiling"] >= cut_free["a"]["macro_f1_served"]
+    assert "cross_market: macro_f1_per_market_ceiling" in printed
+    assert "where each cuts, or how each ranks" in (out / "compare.html").read_text(
+        encoding="utf-8")
 
 
 def test_compare_says_why_it_cannot_pair_a_run_whose_bundle_is_gone(models_dir, tmp_path,

@@ -103,6 +103,9 @@ def write_comparison(result: dict[str, Any], out_dir: Path) -> Path:
                  [[r["figure"], r["a"], r["b"], r["b_minus_a"]] for r in result["rows"]])
     sections = [("Headline figures", body)] if result["rows"] else []
     if result.get("paired"):
+        if any("cut_free" in entry for entry in result["paired"].values()):
+            sections.insert(0, ("Out of domain: where each cuts, or how each ranks",
+                                cut_free_table(result["paired"])))
         sections.insert(0, ("Paired differences: both bundles on the same rows",
                             paired_table(result["paired"])))
     elif result.get("paired_skipped"):
@@ -147,6 +150,24 @@ def paired_table(paired: dict[str, Any]) -> str:
     return note + table(["split", "rows", "macro-F1 A", "macro-F1 B", "B − A",
                          "95% interval of B − A", "B ahead", "only A right", "only B right",
                          "lawful flagged A", "lawful flagged B", "per-class F1, B − A"], rows)
+
+
+def cut_free_table(paired: dict[str, Any]) -> str:
+    """The offset ceilings and average precisions of both bundles on the out-of-domain
+    splits (:mod:`training.suite.ceiling`)."""
+    from training.suite.ceiling import figure, figure_keys
+
+    rows = []
+    for split, entry in paired.items():
+        figures = entry.get("cut_free")
+        for key in figure_keys(figures["a"]) if figures else []:
+            a, b = figure(figures["a"], key), figure(figures["b"], key)
+            rows.append([split, key, a, b, "–" if a is None or b is None else f"{b - a:+.4f}"])
+    note = ("<p>The ceilings use class offsets fitted on the split's own labels (pooled, and "
+            "per market): no cut chosen without those labels does better. A bundle behind "
+            "as served but not at its ceiling cuts in the wrong place; one behind at its "
+            "ceiling and in average precision ranks the listings worse.</p>")
+    return note + table(["split", "figure", "A", "B", "B − A"], rows)
 
 
 def summary_lines(result: dict[str, Any]) -> list[str]:

@@ -16,6 +16,8 @@ import pandas as pd
 
 from model import Classifier
 from training.metrics import bootstrap_macro_f1_difference, groups_of, to_ids
+from training.suite.ceiling import cut_free_figures
+from training.suite.ceiling import summary_lines as cut_free_lines
 from training.suite.common import rounded, split_proba
 
 PAIRED_SPLITS = ("validation", "test", "oot", "cross_market")
@@ -87,7 +89,12 @@ def paired_comparison(a: Classifier, b: Classifier, frames: dict[str, pd.DataFra
                       splits: tuple[str, ...] = PAIRED_SPLITS) -> dict[str, Any]:
     """:func:`paired_split` for every split of ``splits`` present in ``frames`` (per market
     too on :data:`PER_MARKET_SPLITS`); each bundle scores each split as it is served, one
-    listing at a time."""
+    listing at a time.
+
+    On the out-of-domain splits each entry also holds ``cut_free``: both bundles' offset
+    ceilings and average precisions (:mod:`training.suite.ceiling`), which say whether the
+    one behind there cuts in the wrong place or ranks the listings worse.
+    """
     check_same_labels(a, b)
     names = tuple(a.labels.names)
     negative = a.labels.label2id[a.labels.negative]
@@ -97,12 +104,15 @@ def paired_comparison(a: Classifier, b: Classifier, frames: dict[str, pd.DataFra
         if frame is None or frame.empty:
             continue
         y = to_ids(frame["label"], a.labels)
-        pred_a = split_proba(a, frame).argmax(axis=1)
-        pred_b = split_proba(b, frame).argmax(axis=1)
-        by_market = split in PER_MARKET_SPLITS and "market" in frame.columns
-        result[split] = paired_split(
-            y, pred_a, pred_b, names, groups_of(frame), negative=negative,
-            markets=frame["market"].astype(str).to_numpy() if by_market else None)
+        proba_a, proba_b = split_proba(a, frame), split_proba(b, frame)
+        markets = (frame["market"].astype(str).to_numpy()
+                   if split in PER_MARKET_SPLITS and "market" in frame.columns else None)
+        result[split] = paired_split(y, proba_a.argmax(axis=1), proba_b.argmax(axis=1), names,
+                                     groups_of(frame), negative=negative, markets=markets)
+        if split in PER_MARKET_SPLITS:
+            result[split]["cut_free"] = {
+                side: cut_free_figures(y, proba, names, markets)
+                for side, proba in (("a", proba_a), ("b", proba_b))}
     return result
 
 
@@ -114,6 +124,13 @@ def summary_lines(paired: dict[str, Any]) -> list[str]:
     for split, entry in paired.items():
         lines.append(_line(split, entry))
         lines += [_line(f"  {market}", e) for market, e in entry.get("per_market", {}).items()]
+    cut_free = [(split, entry["cut_free"]) for split, entry in paired.items()
+                if "cut_free" in entry]
+    if cut_free:
+        lines += ["", f"{'cut or ranking (ceilings from the labels)':44s} {'A':>7s} {'B':>7s} "
+                      f"{'B-A':>8s}"]
+        for split, figures in cut_free:
+            lines += cut_free_lines(figures["a"], figures["b"], split)
     return lines
 
 
