@@ -160,6 +160,12 @@ class OnnxTransformerModel:
         return log_odds_contributions(text, self.predict_proba, class_id,
                                       readable_words=self.readable_words(text))
 
+    def truncated(self, texts: Sequence[str]) -> np.ndarray:
+        """True for each prepared text that runs past the ``max_length`` tokens the model
+        reads (special tokens included), so its end is never seen."""
+        return np.array([bool(e.overflowing) for e in self.tokenizer.encode_batch(list(texts))],
+                        dtype=bool)
+
     def readable_words(self, text: str) -> int:
         """How many of ``text.split()``'s words the model reads, at least in part, before
         truncation at ``max_length`` tokens."""

@@ -776,6 +776,37 @@ def test_words_the_transformer_never_reads_are_not_explained(tiny):
     assert model.readable_words("") == 0 and model.token_contributions("", 0) == []
 
 
+def test_the_suite_counts_the_listings_the_transformer_cuts_short(tiny, tiny_classifier):
+    """tiny_options truncates at 32 tokens: a listing of 31 one-token words runs past it."""
+    from model.cascade import CascadeModel
+    from training.suite.input_ablation import input_read
+
+    base, _, _, bundle = tiny
+    classifier = Classifier.load(bundle)
+    vocabulary = (base / "vocab.txt").read_text(encoding="utf-8").split()
+    words = [w for w in vocabulary if w.isalpha() and w not in SPECIAL][:31]
+    assert list(classifier.model.truncated([" ".join(words[:30]), " ".join(words)])) == [
+        False, True]
+    long_title, short_title = " ".join(words), "mdma"
+    frame = pd.DataFrame({"title": [long_title, short_title, short_title, short_title],
+                          "description": [None, "pure mdma " * 90, None, ""],
+                          "market": ["shop", "shop", "darknet", "darknet"],
+                          "label": ["benign", "drugs", "drugs", "drugs"]})
+    read = input_read(classifier, {"cross_market": frame})
+    assert read["max_tokens"] == 32
+    entry = read["splits"]["cross_market"]
+    assert entry["rows"] == 4 and entry["description_cut_share"] == 0.25
+    assert entry["tokens_cut_share"] == 0.5  # the long title, and the long description
+    assert entry["per_market"]["darknet"]["tokens_cut_share"] == 0.0
+    assert entry["per_market"]["shop"]["tokens_cut_share"] == 1.0
+    # a cascade is cut short where its transformer part is; a baseline has no token limit
+    cascade = copy.copy(tiny_classifier)
+    cascade.model = CascadeModel(tiny_classifier.model, classifier.model, cut=0.5)
+    assert input_read(cascade, {"test": frame})["splits"]["test"]["tokens_cut_share"] == 0.5
+    plain = input_read(tiny_classifier, {"test": frame})
+    assert plain["max_tokens"] is None and plain["splits"]["test"]["tokens_cut_share"] is None
+
+
 def test_occlusion_explains_the_cascade_as_it_serves(tiny, tiny_classifier):
     """A cut of 1.0 sends every variant to the transformer, blended half and half."""
     from model.cascade import CascadeModel

@@ -1,7 +1,13 @@
-"""Title only against title + description, on the sources whose rows have both.
+"""What of each listing a bundle reads, and what the description is worth to it.
 
-The rows are the ones with a non-empty description in the given frames; both variants are
-prepared by the bundle itself (``Classifier.prepare``), so only the input differs.
+- :func:`input_ablation`: title only against title + description, on the rows with a
+  non-empty description; both variants are prepared by the bundle itself
+  (``Classifier.prepare``), so only the input differs.
+- :func:`input_read`: per split (and per market of the out-of-domain splits), the share of
+  rows whose description is longer than the characters the bundle reads
+  (``max_description_chars``) and, for a bundle with a token limit (a transformer, or a
+  cascade's transformer part), whose prepared text runs past it. It answers whether
+  truncation can explain a model's figures on a split.
 """
 
 from __future__ import annotations
@@ -13,7 +19,10 @@ import pandas as pd
 
 from model import Classifier
 from training.metrics import to_ids
-from training.suite.common import listings_of, rounded, score
+from training.suite.common import bundle_texts, listings_of, rounded, score
+
+READ_SPLITS = ("validation", "test", "oot", "cross_market")
+PER_MARKET_SPLITS = ("oot", "cross_market")
 
 
 def input_ablation(classifier: Classifier, frame: pd.DataFrame,
@@ -52,8 +61,60 @@ def input_ablation(classifier: Classifier, frame: pd.DataFrame,
     }
 
 
+def token_limited_part(model: Any) -> Any | None:
+    """The part of ``model`` that reads a limited number of tokens (it has ``truncated``):
+    the model itself, a cascade's slow part, or None."""
+    for part in (model, getattr(model, "slow", None)):
+        if part is not None and callable(getattr(part, "truncated", None)):
+            return part
+    return None
+
+
+def _read_shares(frame: pd.DataFrame, texts: list[str], description_chars: int,
+                 reader: Any | None) -> dict[str, Any]:
+    lengths = frame["description"].fillna("").astype(str).str.strip().str.len().to_numpy()
+    entry: dict[str, Any] = {
+        "rows": len(frame),
+        "description_cut_share": rounded(np.mean(lengths > description_chars)),
+        "tokens_cut_share": None,
+    }
+    if reader is not None and texts:
+        entry["tokens_cut_share"] = rounded(np.mean(reader.truncated(texts)))
+    return entry
+
+
+def input_read(classifier: Classifier, frames: dict[str, pd.DataFrame],
+               splits: tuple[str, ...] = READ_SPLITS) -> dict[str, Any]:
+    """How much of each split's listings the bundle reads (see the module's docstring)."""
+    description_chars = int(classifier.config["max_description_chars"])
+    reader = token_limited_part(classifier.model)
+    result: dict[str, Any] = {
+        "max_description_chars": description_chars,
+        "max_tokens": None if reader is None else int(reader.max_length),
+        "splits": {},
+    }
+    for split in splits:
+        frame = frames.get(split)
+        if frame is None or frame.empty:
+            continue
+        texts = np.asarray(bundle_texts(classifier, frame), dtype=object)
+        entry = _read_shares(frame, texts.tolist(), description_chars, reader)
+        if split in PER_MARKET_SPLITS and "market" in frame.columns:
+            markets = frame["market"].astype(str).to_numpy()
+            entry["per_market"] = {
+                str(m): _read_shares(frame[markets == m], texts[markets == m].tolist(),
+                                     description_chars, reader)
+                for m in sorted(set(markets))}
+        result["splits"][split] = entry
+    return result
+
+
 def headline(result: dict[str, Any]) -> dict[str, float]:
-    if not result.get("rows"):
-        return {}
-    return {"ablation.macro_f1_title": result["macro_f1_title"],
-            "ablation.macro_f1_title_description": result["macro_f1_title_description"]}
+    figures: dict[str, float] = {}
+    if result.get("rows"):
+        figures = {"ablation.macro_f1_title": result["macro_f1_title"],
+                   "ablation.macro_f1_title_description": result["macro_f1_title_description"]}
+    for split, entry in result.get("input_read", {}).get("splits", {}).items():
+        if entry["tokens_cut_share"] is not None:
+            figures[f"ablation.tokens_cut_share.{split}"] = entry["tokens_cut_share"]
+    return figures

@@ -81,8 +81,9 @@ def crossmarket(r: dict[str, Any]) -> tuple[str, Figures]:
 
 
 def ablation(r: dict[str, Any]) -> tuple[str, Figures]:
+    read = input_read(r["input_read"]) if r.get("input_read") else ""
     if not r.get("rows"):
-        return "<p>No rows with a description.</p>", {}
+        return "<p>No rows with a description.</p>" + read, {}
     parts = [f"<p>{r['rows']} rows that have a description. Macro-F1 title only "
              f"{r['macro_f1_title']:.4f}, title + description "
              f"{r['macro_f1_title_description']:.4f}.</p>",
@@ -91,8 +92,26 @@ def ablation(r: dict[str, Any]) -> tuple[str, Figures]:
                     for n, v in r["per_class_f1"].items()]),
              table(["source", "rows", "labels", "accuracy title", "accuracy title + description"],
                    [[s, v["rows"], ", ".join(v["labels"]), v["accuracy_title"],
-                     v["accuracy_title_description"]] for s, v in r["sources"].items()])]
+                     v["accuracy_title_description"]] for s, v in r["sources"].items()]),
+             read]
     return "\n".join(parts), {}
+
+
+def input_read(r: dict[str, Any]) -> str:
+    """The share of each split's (and out-of-domain market's) rows the bundle cuts short."""
+    def row(name: str, e: dict[str, Any]) -> list[Any]:
+        tokens = e["tokens_cut_share"]
+        return [name, e["rows"], e["description_cut_share"], "–" if tokens is None else tokens]
+
+    rows = []
+    for split, entry in r["splits"].items():
+        rows.append(row(split, entry))
+        rows += [row(f"{split}: {m}", e) for m, e in entry.get("per_market", {}).items()]
+    limit = ("no token limit" if r["max_tokens"] is None
+             else f"at most {r['max_tokens']} tokens of the prepared text")
+    return (f"<p>What the bundle reads: the first {r['max_description_chars']} characters of "
+            f"a description, and {limit}.</p>"
+            + table(["split", "rows", "description cut", "tokens cut"], rows))
 
 
 def robustness(r: dict[str, Any]) -> tuple[str, Figures]:

@@ -133,8 +133,12 @@ def run_section(name: str, classifier: Classifier, frames: dict[str, Any],
     if name == "ablation":
         import pandas as pd
 
-        return input_ablation.input_ablation(
-            classifier, pd.concat([frames["test"], frames["cross_market"]], ignore_index=True))
+        return {
+            **input_ablation.input_ablation(
+                classifier,
+                pd.concat([frames["test"], frames["cross_market"]], ignore_index=True)),
+            "input_read": input_ablation.input_read(classifier, frames),
+        }
     if name == "robustness":
         test = frames["test"]
         if robustness_rows and robustness_rows < len(test):
