@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from cli.main import main
@@ -41,6 +42,11 @@ def test_full_suite_writes_one_self_contained_report(tiny_dataset, models_dir, t
     assert saved["sections"]["explanations"]["faithfulness"]["k"]
     assert "Faithfulness" in html and "explanations.comprehensiveness_top3" in saved["headline"]
     assert saved["sections"]["crossmarket"]["out_of_time"]["oot"]["rows"] > 0
+    read = saved["sections"]["ablation"]["input_read"]  # a baseline: no token limit
+    assert read["max_tokens"] is None and "What the bundle reads" in html
+    assert all(e["tokens_cut_share"] is None for e in read["splits"].values())
+    assert set(read["splits"]["cross_market"]["per_market"]) == set(
+        pd.read_parquet(tiny_dataset / "cross_market.parquet")["market"])
     shift = saved["sections"]["label_shift"]
     assert shift["source_prior_origin"].startswith("computed")  # the tiny bundle has none
     assert abs(sum(shift["source_prior"].values()) - 1) < 1e-3

@@ -12,6 +12,10 @@ from model.labels import LabelSet
 from training.baseline import prepared_texts
 from training.metrics import classification_metrics, to_ids
 
+EVALUATION_SPLITS = ("validation", "test", "oot", "cross_market")
+# the splits made of markets no bundle trained on, which reports also break down per market
+OUT_OF_DOMAIN_SPLITS = ("oot", "cross_market")
+
 
 def listings_of(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """``{"title", "description"}`` dicts for ``Classifier.prepare`` (missing bodies → None)."""

@@ -19,10 +19,14 @@ import pandas as pd
 
 from model import Classifier
 from training.metrics import to_ids
-from training.suite.common import bundle_texts, listings_of, rounded, score
-
-READ_SPLITS = ("validation", "test", "oot", "cross_market")
-PER_MARKET_SPLITS = ("oot", "cross_market")
+from training.suite.common import (
+    EVALUATION_SPLITS,
+    OUT_OF_DOMAIN_SPLITS,
+    bundle_texts,
+    listings_of,
+    rounded,
+    score,
+)
 
 
 def input_ablation(classifier: Classifier, frame: pd.DataFrame,
@@ -84,7 +88,7 @@ def _read_shares(frame: pd.DataFrame, texts: list[str], description_chars: int,
 
 
 def input_read(classifier: Classifier, frames: dict[str, pd.DataFrame],
-               splits: tuple[str, ...] = READ_SPLITS) -> dict[str, Any]:
+               splits: tuple[str, ...] = EVALUATION_SPLITS) -> dict[str, Any]:
     """How much of each split's listings the bundle reads (see the module's docstring)."""
     description_chars = int(classifier.config["max_description_chars"])
     reader = token_limited_part(classifier.model)
@@ -99,7 +103,7 @@ def input_read(classifier: Classifier, frames: dict[str, pd.DataFrame],
             continue
         texts = np.asarray(bundle_texts(classifier, frame), dtype=object)
         entry = _read_shares(frame, texts.tolist(), description_chars, reader)
-        if split in PER_MARKET_SPLITS and "market" in frame.columns:
+        if split in OUT_OF_DOMAIN_SPLITS and "market" in frame.columns:
             markets = frame["market"].astype(str).to_numpy()
             entry["per_market"] = {
                 str(m): _read_shares(frame[markets == m], texts[markets == m].tolist(),

@@ -18,11 +18,10 @@ from model import Classifier
 from training.metrics import bootstrap_macro_f1_difference, groups_of, to_ids
 from training.suite.ceiling import cut_free_figures
 from training.suite.ceiling import summary_lines as cut_free_lines
-from training.suite.common import rounded, split_proba
+from training.suite.common import EVALUATION_SPLITS, OUT_OF_DOMAIN_SPLITS, rounded, split_proba
 
-PAIRED_SPLITS = ("validation", "test", "oot", "cross_market")
-# the splits made of markets the bundles never trained on: each market gets its own row too
-PER_MARKET_SPLITS = ("oot", "cross_market")
+PAIRED_SPLITS = EVALUATION_SPLITS
+PER_MARKET_SPLITS = OUT_OF_DOMAIN_SPLITS  # each of their markets gets its own row too
 MIN_MARKET_ROWS = 100
 
 
