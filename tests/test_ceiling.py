@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from training.suite.ceiling import cut_free_figures, figure, figure_keys, macro_f1_over
+from training.metrics import macro_f1_over
+from training.suite.ceiling import cut_free_figures, figure, figure_keys
 
 NAMES = ("benign", "drugs", "weapons", "counterfeit", "stolen_data")
 

@@ -115,9 +115,18 @@ def _resample_weights(groups: np.ndarray | None, n_rows: int, resamples: int,
         yield np.bincount(rng.integers(0, n_groups, n_groups), minlength=n_groups)[group_of]
 
 
-def _weighted_macro_f1(cell: np.ndarray, weight: np.ndarray, present: list[int],
+def macro_f1_over(y_true: np.ndarray, y_pred: np.ndarray, present: list[int],
+                  n_classes: int) -> float:
+    """Macro-F1 over the classes ``present`` (0 for a class whose F1 is undefined), from one
+    confusion matrix: for searches that score thousands of candidate labellings."""
+    return _weighted_macro_f1(np.asarray(y_true) * n_classes + np.asarray(y_pred), None,
+                              present, n_classes)
+
+
+def _weighted_macro_f1(cell: np.ndarray, weight: np.ndarray | None, present: list[int],
                        n_classes: int) -> float:
-    """Macro-F1 over ``present`` from (true × n_classes + predicted) cells weighted per row."""
+    """Macro-F1 over ``present`` from (true × n_classes + predicted) cells weighted per row
+    (every row once when ``weight`` is None)."""
     cm = np.bincount(cell, weights=weight, minlength=n_classes * n_classes).reshape(
         n_classes, n_classes)
     tp = np.diag(cm)[present]

@@ -22,22 +22,11 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import average_precision_score
 
+from training.metrics import macro_f1_over
 from training.suite.common import rounded
 
 OFFSET_GRID = np.linspace(-6.0, 6.0, 49)  # log-odds added to one class at a time
 SEARCH_ROUNDS = 3
-
-
-def macro_f1_over(y: np.ndarray, predicted: np.ndarray, present: list[int],
-                  n_classes: int) -> float:
-    """Macro-F1 over the classes ``present`` (F1 = 2TP / (2TP + FP + FN), 0 when undefined),
-    from one confusion matrix: the offset search below scores thousands of candidates."""
-    cells = np.bincount(y * n_classes + predicted, minlength=n_classes * n_classes)
-    matrix = cells.reshape(n_classes, n_classes)
-    tp = np.diag(matrix)[present].astype(np.float64)
-    denominator = 2 * tp + (matrix.sum(axis=0)[present] - tp) + (matrix.sum(axis=1)[present] - tp)
-    f1 = np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
-    return float(f1.mean()) if present else 0.0
 
 
 def ceiling_predictions(y: np.ndarray, proba: np.ndarray, present: list[int]) -> np.ndarray:
@@ -125,12 +114,16 @@ def figure(figures: dict[str, Any], key: str) -> float | None:
     return value.get(name) if name and isinstance(value, dict) else value
 
 
+def compared_figures(figures_a: dict[str, Any], figures_b: dict[str, Any]
+                     ) -> list[tuple[str, float | None, float | None]]:
+    """``(key, A's figure, B's figure)`` for every figure of A, in report order."""
+    return [(key, figure(figures_a, key), figure(figures_b, key))
+            for key in figure_keys(figures_a)]
+
+
 def summary_lines(figures_a: dict[str, Any], figures_b: dict[str, Any],
                   split: str) -> list[str]:
     """One line per figure of one split: A, B and B − A."""
-    lines = []
-    for key in figure_keys(figures_a):
-        a, b = figure(figures_a, key), figure(figures_b, key)
-        if a is not None and b is not None:
-            lines.append(f"  {split + ': ' + key:42s} {a:7.4f} {b:7.4f} {b - a:+8.4f}")
-    return lines
+    return [f"  {split + ': ' + key:42s} {a:7.4f} {b:7.4f} {b - a:+8.4f}"
+            for key, a, b in compared_figures(figures_a, figures_b)
+            if a is not None and b is not None]

@@ -155,14 +155,11 @@ def paired_table(paired: dict[str, Any]) -> str:
 def cut_free_table(paired: dict[str, Any]) -> str:
     """The offset ceilings and average precisions of both bundles on the out-of-domain
     splits (:mod:`training.suite.ceiling`)."""
-    from training.suite.ceiling import figure, figure_keys
+    from training.suite.ceiling import compared_figures
 
-    rows = []
-    for split, entry in paired.items():
-        figures = entry.get("cut_free")
-        for key in figure_keys(figures["a"]) if figures else []:
-            a, b = figure(figures["a"], key), figure(figures["b"], key)
-            rows.append([split, key, a, b, "–" if a is None or b is None else f"{b - a:+.4f}"])
+    rows = [[split, key, a, b, "–" if a is None or b is None else f"{b - a:+.4f}"]
+            for split, entry in paired.items() if entry.get("cut_free")
+            for key, a, b in compared_figures(entry["cut_free"]["a"], entry["cut_free"]["b"])]
     note = ("<p>The ceilings use class offsets fitted on the split's own labels (pooled, and "
             "per market): no cut chosen without those labels does better. A bundle behind "
             "as served but not at its ceiling cuts in the wrong place; one behind at its "

@@ -74,17 +74,10 @@ def token_limited_part(model: Any) -> Any | None:
     return None
 
 
-def _read_shares(frame: pd.DataFrame, texts: list[str], description_chars: int,
-                 reader: Any | None) -> dict[str, Any]:
-    lengths = frame["description"].fillna("").astype(str).str.strip().str.len().to_numpy()
-    entry: dict[str, Any] = {
-        "rows": len(frame),
-        "description_cut_share": rounded(np.mean(lengths > description_chars)),
-        "tokens_cut_share": None,
-    }
-    if reader is not None and texts:
-        entry["tokens_cut_share"] = rounded(np.mean(reader.truncated(texts)))
-    return entry
+def _cut_shares(description_cut: np.ndarray, tokens_cut: np.ndarray | None) -> dict[str, Any]:
+    return {"rows": len(description_cut),
+            "description_cut_share": rounded(np.mean(description_cut)),
+            "tokens_cut_share": None if tokens_cut is None else rounded(np.mean(tokens_cut))}
 
 
 def input_read(classifier: Classifier, frames: dict[str, pd.DataFrame],
@@ -101,13 +94,16 @@ def input_read(classifier: Classifier, frames: dict[str, pd.DataFrame],
         frame = frames.get(split)
         if frame is None or frame.empty:
             continue
-        texts = np.asarray(bundle_texts(classifier, frame), dtype=object)
-        entry = _read_shares(frame, texts.tolist(), description_chars, reader)
+        lengths = frame["description"].fillna("").astype(str).str.strip().str.len()
+        description_cut = lengths.to_numpy() > description_chars
+        tokens_cut = (None if reader is None
+                      else reader.truncated(bundle_texts(classifier, frame)))
+        entry = _cut_shares(description_cut, tokens_cut)
         if split in OUT_OF_DOMAIN_SPLITS and "market" in frame.columns:
             markets = frame["market"].astype(str).to_numpy()
             entry["per_market"] = {
-                str(m): _read_shares(frame[markets == m], texts[markets == m].tolist(),
-                                     description_chars, reader)
+                str(m): _cut_shares(description_cut[markets == m],
+                                    None if tokens_cut is None else tokens_cut[markets == m])
                 for m in sorted(set(markets))}
         result["splits"][split] = entry
     return result
